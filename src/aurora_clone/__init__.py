@@ -1,0 +1,1 @@
+"""Custom::AuroraClone: Aurora copy-on-write clones as a CloudFormation custom resource."""

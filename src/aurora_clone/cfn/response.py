@@ -1,0 +1,79 @@
+"""The answer to CloudFormation: a JSON body PUT to the request's pre-signed ResponseURL.
+
+Unlike crhelper's sender this one checks the HTTP status (a non-2xx answer means CloudFormation never
+got it), has a socket timeout, gives up after a bounded number of tries, keeps the body within
+CloudFormation's 4096 bytes, and never logs the URL (it is a credential until it expires).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from aurora_clone.logs import SERVICE
+
+logger = Logger(service=SERVICE, child=True)
+
+MAX_BODY_BYTES = 4096  # CloudFormation's limit for a custom resource response.
+MAX_PHYSICAL_ID = 1024
+_TRUNCATED = " [...]"
+
+
+class ResponseNotDeliveredError(Exception):
+    """CloudFormation did not accept the answer after every try."""
+
+
+def fit_body(body: dict[str, Any]) -> bytes:
+    """Serialize ``body``, shortening Reason (then dropping Data) until it fits in 4096 bytes."""
+    body = dict(body)
+    body["PhysicalResourceId"] = str(body.get("PhysicalResourceId", ""))[:MAX_PHYSICAL_ID]
+    encoded = json.dumps(body).encode()
+    if len(encoded) > MAX_BODY_BYTES and body.get("Reason"):
+        reason = str(body["Reason"])
+        room = len(reason) - (len(encoded) - MAX_BODY_BYTES) - len(_TRUNCATED) - 16
+        body["Reason"] = reason[: max(room, 0)] + _TRUNCATED
+        encoded = json.dumps(body).encode()
+    if len(encoded) > MAX_BODY_BYTES:
+        body["Data"] = {}
+        encoded = json.dumps(body).encode()
+    return encoded
+
+
+def put_response(
+    url: str,
+    body: dict[str, Any],
+    *,
+    attempts: int = 5,
+    timeout: float = 10.0,
+    backoff: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """PUT ``body`` to ``url``; raise ResponseNotDeliveredError when no try got a 2xx answer."""
+    payload = fit_body(body)
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(url, data=payload, method="PUT", headers={"Content-Type": ""})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except (urllib.error.URLError, OSError) as error:
+            status, problem = 0, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+        if 200 <= status < 300:
+            logger.info("Answer delivered", extra={"status": body.get("Status"), "http_status": status})
+            return
+        if status:
+            problem = f"HTTP {status}"
+            if 400 <= status < 500 and status not in (408, 429):
+                break  # the URL is expired or wrong: trying again cannot help
+        logger.warning("Answer not delivered", extra={"attempt": attempt, "problem": problem})
+        if attempt < attempts:
+            sleep(backoff * 2 ** (attempt - 1))
+    raise ResponseNotDeliveredError(f"CloudFormation did not accept the answer: {problem}")

@@ -1,0 +1,256 @@
+"""The one gateway to RDS: builds the client, reads clusters into plain views, maps errors to words.
+
+Retries use botocore's adaptive mode: RDS allows 12 requests/s per account and Region, shared by
+everything in it, so a throttled call waits and tries again instead of failing the stack.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from aurora_clone.clone_state import ClusterView, InstanceView
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds import RDSClient
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=20,
+    user_agent_extra="aurora-clone",
+)
+
+# Error codes -> what they mean for the user. ``{target}`` is the identifier the call was about.
+_ERROR_TEXT = {
+    "DBClusterNotFoundFault": "DB cluster '{target}' does not exist.",
+    "DBClusterAlreadyExistsFault": "A DB cluster named '{target}' already exists.",
+    "DBClusterQuotaExceededFault": "The account's DB cluster quota is used up; delete unused clusters or "
+    "ask AWS for a higher quota.",
+    "InvalidDBClusterStateFault": "DB cluster '{target}' is not in a state that allows this right now.",
+    "InsufficientDBClusterCapacityFault": "RDS has no capacity for '{target}' in this Availability Zone "
+    "right now; try another instance class or later.",
+    "KMSKeyNotAccessibleFault": "The KMS key of '{target}' cannot be used by RDS; check the key policy.",
+    "InvalidRestoreFault": "RDS cannot clone into '{target}' from this source (invalid restore).",
+    "DBInstanceNotFound": "DB instance '{target}' does not exist.",
+    "DBInstanceAlreadyExists": "A DB instance named '{target}' already exists.",
+    "InvalidDBInstanceState": "DB instance '{target}' is not in a state that allows this right now.",
+    "DBSubnetGroupNotFoundFault": "The DB subnet group does not exist.",
+    "DBClusterParameterGroupNotFound": "The DB cluster parameter group does not exist.",
+    "DBParameterGroupNotFound": "The DB parameter group does not exist.",
+    "InvalidVPCNetworkStateFault": "The clone's network is not valid (subnet group or security groups).",
+    "InvalidSubnet": "The clone's subnet group is not valid in this VPC.",
+    "StorageQuotaExceeded": "The account's RDS storage quota is used up.",
+    "InstanceQuotaExceeded": "The account's DB instance quota is used up.",
+    "InsufficientDBInstanceCapacity": "RDS has no capacity for this instance class right now.",
+    "AccessDenied": "The function's role may not do this: {message}",
+    "AccessDeniedException": "The function's role may not do this: {message}",
+}
+
+# Codes that, for a step already under way, mean "look again": RDS is busy with the resource, or
+# another invocation of this request got there first (a poll completed from outside, a re-delivery).
+LOOK_AGAIN_CODES = frozenset(
+    {
+        "InvalidDBClusterStateFault",
+        "InvalidDBInstanceState",
+        "DBInstanceAlreadyExists",
+        "DBInstanceNotFound",
+        "DBClusterNotFoundFault",
+    }
+)
+
+
+class RdsError(Exception):
+    """An RDS call failed; ``str()`` is a sentence for the user, ``code`` the AWS error code."""
+
+    def __init__(self, code: str, text: str) -> None:
+        self.code = code
+        super().__init__(text)
+
+    @property
+    def look_again(self) -> bool:
+        return self.code in LOOK_AGAIN_CODES
+
+
+def _translate(error: Exception, target: str) -> RdsError:
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        message = error.response.get("Error", {}).get("Message", "")
+        template = _ERROR_TEXT.get(code, "RDS refused the request for '{target}': {code}: {message}")
+        return RdsError(code, template.format(target=target, code=code, message=message))
+    return RdsError("ConnectionError", f"Could not reach RDS for '{target}': {error}")
+
+
+def _tags(items: list[Any] | None) -> dict[str, str]:
+    return {tag["Key"]: tag.get("Value", "") for tag in items or []}
+
+
+class RdsGateway:
+    """Every RDS call the project makes. Methods take and return plain values."""
+
+    def __init__(self, client: RDSClient | None = None) -> None:
+        self._client = client or boto3.client("rds", region_name=os.environ.get("AWS_REGION"), config=CLIENT_CONFIG)
+
+    def _call(self, target: str, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, target) from error
+
+    def describe_cluster(self, identifier: str) -> ClusterView | None:
+        """The cluster with its instances, or None when RDS does not list it."""
+        try:
+            response = self._call(identifier, "describe_db_clusters", DBClusterIdentifier=identifier)
+        except RdsError as error:
+            if error.code == "DBClusterNotFoundFault":
+                return None
+            raise
+        clusters = response.get("DBClusters", [])
+        if not clusters:
+            return None
+        raw = clusters[0]
+        writers = {m["DBInstanceIdentifier"] for m in raw.get("DBClusterMembers", []) if m.get("IsClusterWriter")}
+        instances = tuple(self._instance_view(item, writers) for item in self._instances_of(raw["DBClusterIdentifier"]))
+        return ClusterView(
+            identifier=raw["DBClusterIdentifier"],
+            status=raw.get("Status", ""),
+            engine=raw.get("Engine", ""),
+            engine_version=raw.get("EngineVersion", ""),
+            arn=raw.get("DBClusterArn", ""),
+            resource_id=raw.get("DbClusterResourceId", ""),
+            endpoint=raw.get("Endpoint", ""),
+            reader_endpoint=raw.get("ReaderEndpoint", ""),
+            port=int(raw.get("Port") or 0),
+            vpc_security_group_ids=tuple(g["VpcSecurityGroupId"] for g in raw.get("VpcSecurityGroups", [])),
+            parameter_group=raw.get("DBClusterParameterGroup"),
+            subnet_group=raw.get("DBSubnetGroup"),
+            deletion_protection=bool(raw.get("DeletionProtection", False)),
+            tags=_tags(raw.get("TagList")),
+            instances=instances,
+        )
+
+    def _instances_of(self, cluster_id: str) -> list[Any]:
+        paginator = self._client.get_paginator("describe_db_instances")
+        pages = paginator.paginate(Filters=[{"Name": "db-cluster-id", "Values": [cluster_id]}])
+        try:
+            return [item for page in pages for item in page.get("DBInstances", [])]
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, cluster_id) from error
+
+    @staticmethod
+    def _instance_view(raw: Mapping[str, Any], writers: set[str]) -> InstanceView:
+        groups = raw.get("DBParameterGroups") or [{}]
+        return InstanceView(
+            identifier=raw["DBInstanceIdentifier"],
+            status=raw.get("DBInstanceStatus", ""),
+            instance_class=raw.get("DBInstanceClass", ""),
+            arn=raw.get("DBInstanceArn", ""),
+            parameter_group=groups[0].get("DBParameterGroupName"),
+            pending_class=raw.get("PendingModifiedValues", {}).get("DBInstanceClass"),
+            is_writer=raw["DBInstanceIdentifier"] in writers,
+            tags=_tags(raw.get("TagList")),
+        )
+
+    def restore_clone(
+        self,
+        *,
+        cluster_id: str,
+        source: str,
+        tags: Mapping[str, str],
+        subnet_group: str | None,
+        security_groups: tuple[str, ...] | None,
+        cluster_parameter_group: str | None,
+        port: int | None,
+    ) -> None:
+        """A copy-on-write clone of ``source``, at its latest restorable time (REFERENCE: Aurora clones)."""
+        optional = {
+            "DBSubnetGroupName": subnet_group,
+            "VpcSecurityGroupIds": list(security_groups) if security_groups else None,
+            "DBClusterParameterGroupName": cluster_parameter_group,
+            "Port": port,
+        }
+        self._call(
+            cluster_id,
+            "restore_db_cluster_to_point_in_time",
+            DBClusterIdentifier=cluster_id,
+            SourceDBClusterIdentifier=source,
+            RestoreType="copy-on-write",
+            UseLatestRestorableTime=True,
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+            **{key: value for key, value in optional.items() if value is not None},
+        )
+
+    def create_instance(
+        self,
+        *,
+        instance_id: str,
+        cluster_id: str,
+        engine: str,
+        instance_class: str,
+        parameter_group: str | None,
+        tags: Mapping[str, str],
+    ) -> None:
+        extra = {"DBParameterGroupName": parameter_group} if parameter_group else {}
+        self._call(
+            instance_id,
+            "create_db_instance",
+            DBInstanceIdentifier=instance_id,
+            DBClusterIdentifier=cluster_id,
+            Engine=engine,
+            DBInstanceClass=instance_class,
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+            **extra,
+        )
+
+    def modify_cluster(
+        self,
+        cluster_id: str,
+        *,
+        port: int | None,
+        security_groups: tuple[str, ...] | None,
+        parameter_group: str | None,
+    ) -> None:
+        optional = {
+            "Port": port,
+            "VpcSecurityGroupIds": list(security_groups) if security_groups is not None else None,
+            "DBClusterParameterGroupName": parameter_group,
+        }
+        self._call(
+            cluster_id,
+            "modify_db_cluster",
+            DBClusterIdentifier=cluster_id,
+            ApplyImmediately=True,
+            **{key: value for key, value in optional.items() if value is not None},
+        )
+
+    def modify_instance(self, instance_id: str, *, instance_class: str | None, parameter_group: str | None) -> None:
+        optional = {"DBInstanceClass": instance_class, "DBParameterGroupName": parameter_group}
+        self._call(
+            instance_id,
+            "modify_db_instance",
+            DBInstanceIdentifier=instance_id,
+            ApplyImmediately=True,
+            **{key: value for key, value in optional.items() if value is not None},
+        )
+
+    def delete_instance(self, instance_id: str) -> None:
+        self._call(instance_id, "delete_db_instance", DBInstanceIdentifier=instance_id, SkipFinalSnapshot=True)
+
+    def delete_cluster(self, cluster_id: str) -> None:
+        self._call(cluster_id, "delete_db_cluster", DBClusterIdentifier=cluster_id, SkipFinalSnapshot=True)
+
+    def add_tags(self, arn: str, tags: Mapping[str, str]) -> None:
+        self._call(
+            arn,
+            "add_tags_to_resource",
+            ResourceName=arn,
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+        )
+
+    def remove_tags(self, arn: str, keys: tuple[str, ...]) -> None:
+        self._call(arn, "remove_tags_from_resource", ResourceName=arn, TagKeys=list(keys))
