@@ -60,6 +60,7 @@ class HardenedCfnResource(CfnResource):
         self._context: Any = None
         self._response_url = ""
         self._outcome: Outcome | None = None
+        self._timed_out = False
         self._scheduler_factory = scheduler
         self._scheduler: PollScheduler | None = None
         self._sender = sender
@@ -74,6 +75,7 @@ class HardenedCfnResource(CfnResource):
         """No 120-second sleep before answering a Delete."""
 
     def _wrap_function(self, func: Callable[[Any, Any], Any] | None) -> None:
+        self._timed_out = False
         try:
             outcome = func(self._event, self._context) if func else None
             if outcome is None:
@@ -96,6 +98,8 @@ class HardenedCfnResource(CfnResource):
 
     def _polling_init(self, event: dict[str, Any]) -> None:
         """Answer now when finished; otherwise make sure a rule polls the job, and answer later."""
+        if self._timed_out:
+            return  # the timer has answered FAILED and removed the rule; nothing may follow it
         outcome = self._outcome
         polling = POLL_KEY in event
         if isinstance(outcome, Pending):
@@ -115,6 +119,7 @@ class HardenedCfnResource(CfnResource):
 
     def _timeout(self) -> None:
         logger.error("The Lambda function is about to time out; answering FAILED")
+        self._timed_out = True
         if self._event.get(RULE_KEY):
             self._polls().cancel(self._event[RULE_KEY])
         self._outcome = Failed(

@@ -1,0 +1,154 @@
+"""Shared fixtures: fake credentials, moto with its gaps closed, CloudFormation's side, a source cluster."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from aurora_clone import handler as handler_module
+from aurora_clone.rds import RdsGateway
+from aurora_clone.resource import CloneResource
+from tests.cloudformation import (
+    ACCOUNT,
+    FUNCTION_NAME,
+    REGION,
+    FakeCloudFormation,
+    ResponseServer,
+    write_self_signed_certificate,
+)
+from tests.moto_gaps import AwsGaps
+
+SOURCE_ID = "prod-db"
+SOURCE_INSTANCE = "prod-db-writer"
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "POLL_RULE_PREFIX"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+
+
+@pytest.fixture(scope="session")
+def response_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResponseServer]:
+    cert, key = write_self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    previous = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(cert)  # the handler's HTTPS PUT trusts this server, nothing else
+    server = ResponseServer(cert, key)
+    yield server
+    server.close()
+    if previous is None:
+        os.environ.pop("SSL_CERT_FILE", None)
+    else:
+        os.environ["SSL_CERT_FILE"] = previous
+
+
+class FakeClock:
+    """Wall-clock time for the deadline logic, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[AwsGaps]:
+    """moto, in-process, with the gaps that matter closed; the handler's clients are built inside it."""
+    with mock_aws(), AwsGaps() as gaps:
+        monkeypatch.setattr(handler_module.helper, "_scheduler", None)
+        monkeypatch.setattr(handler_module.helper, "_clock", clock)
+        monkeypatch.setattr(handler_module, "clone_resource", lambda: CloneResource(RdsGateway(), clock))
+        yield gaps
+
+
+@pytest.fixture
+def cfn(world: AwsGaps, response_server: ResponseServer) -> FakeCloudFormation:
+    response_server.refusals.clear()
+    return FakeCloudFormation(response_server, handler_module.handler, stack="integration-env")
+
+
+@pytest.fixture
+def function(world: AwsGaps) -> str:
+    """The function registered in Lambda, so its resource policy can be inspected."""
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="aurora-clone", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return None\n")
+    boto3.client("lambda").create_function(
+        FunctionName=FUNCTION_NAME,
+        Runtime="python3.13",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    return FUNCTION_NAME
+
+
+@dataclass
+class Source:
+    identifier: str
+    arn: str
+    writer: str
+
+
+def make_source(world: AwsGaps, identifier: str = SOURCE_ID, engine: str = "aurora-mysql") -> Source:
+    rds = boto3.client("rds")
+    cluster = rds.create_db_cluster(
+        DBClusterIdentifier=identifier,
+        Engine=engine,
+        MasterUsername="admin",
+        MasterUserPassword="production-secret-1",
+        Tags=[{"Key": "team", "Value": "payments"}],
+    )["DBCluster"]
+    world.settle()
+    rds.create_db_instance(
+        DBInstanceIdentifier=f"{identifier}-writer",
+        DBClusterIdentifier=identifier,
+        Engine=engine,
+        DBInstanceClass="db.r6g.large",
+    )
+    world.settle()
+    return Source(identifier, cluster["DBClusterArn"], f"{identifier}-writer")
+
+
+@pytest.fixture
+def source(world: AwsGaps) -> Source:
+    return make_source(world)
+
+
+def describe_cluster(identifier: str) -> dict[str, Any] | None:
+    try:
+        return boto3.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
+    except boto3.client("rds").exceptions.DBClusterNotFoundFault:
+        return None
+
+
+def cluster_ids() -> set[str]:
+    return {c["DBClusterIdentifier"] for c in boto3.client("rds").describe_db_clusters()["DBClusters"]}
+
+
+def instance_ids() -> set[str]:
+    return {i["DBInstanceIdentifier"] for i in boto3.client("rds").describe_db_instances()["DBInstances"]}
