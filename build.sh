@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Test, package and deploy Custom::AuroraClone. Run ./build.sh help for the commands.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+readonly VENV=.venv
+readonly BUILD=build
+readonly ZIP_NAME=aurora-clone.zip
+readonly TEMPLATE=template.yaml
+readonly CODE_URI=build/aurora-clone.zip
+
+# The Lambda runtime the zip is built for (template.yaml: python3.13 on arm64).
+readonly LAMBDA_TARGET=(--platform manylinux2014_aarch64 --implementation cp --python-version 3.13
+  --abi cp313 --only-binary=:all:)
+# Pins for what the runtime dependencies in pyproject.toml (crhelper, aws-lambda-powertools) pull in.
+# boto3 and what only it needs (botocore, s3transfer, python-dateutil, six, urllib3) come with the
+# Lambda runtime and must not be shipped; packaging fails if any of them lands in the zip.
+readonly RUNTIME_CONSTRAINTS=(jmespath==1.1.0 typing_extensions==4.16.0)
+readonly RUNTIME_PROVIDED=(boto3 botocore s3transfer dateutil six.py urllib3)
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+usage() {
+  cat <<'EOF'
+Usage: ./build.sh [COMMAND] [ARGS...]
+
+Commands:
+  test [PYTEST ARGS]  Create .venv if needed, install the project with its dev extras, then run
+                      ruff check, ruff format --check, mypy, cfn-lint and pytest (extra arguments
+                      go to pytest, e.g. ./build.sh test -k packaging). Stops at the first failure.
+  package             Build build/aurora-clone.zip (the package and its runtime dependencies, for
+                      python3.13 on arm64, without boto3) and build/template.yaml. No AWS call.
+  deploy              package, then aws cloudformation package + deploy. Needs LAMBDA_S3_BUCKET,
+                      LAMBDA_S3_PREFIX, STACK_NAME and the aws CLI; POLL_RULE_PREFIX, if set,
+                      overrides the PollRulePrefix parameter.
+  help                Show this text.
+
+Without a command: deploy when LAMBDA_S3_BUCKET, LAMBDA_S3_PREFIX and STACK_NAME are all set.
+Environment: PYTHON names the interpreter to use (default: .venv/bin/python if present, else python3).
+EOF
+}
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 2; }
+
+# The interpreter for packaging: $PYTHON, else the project's venv, else python3.
+packaging_python() {
+  if [[ -n "${PYTHON:-}" ]]; then
+    printf '%s\n' "$PYTHON"
+  elif [[ -x "$VENV/bin/python" ]]; then
+    printf '%s\n' "$VENV/bin/python"
+  else
+    command -v python3 || die "python3 not found (set PYTHON to an interpreter)"
+  fi
+}
+
+ensure_venv() {
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating $VENV"
+    "${PYTHON:-python3}" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.dev-install-stamp" wanted
+  wanted=$("$VENV/bin/python" -c \
+    'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')
+  if [[ ! -f "$stamp" || "$(<"$stamp")" != "$wanted" ]]; then
+    log "installing the project and its dev extras into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --editable ".[dev]"
+    printf '%s\n' "$wanted" >"$stamp"
+  fi
+}
+
+cmd_test() {
+  ensure_venv
+  export PATH="$PWD/$VENV/bin:$PATH" VIRTUAL_ENV="$PWD/$VENV"
+  local step
+  for step in "ruff check src tests" "ruff format --check src tests" "mypy" \
+    "cfn-lint $TEMPLATE example/*.yaml"; do
+    log "$step"
+    # shellcheck disable=SC2086  # each step is a command line; the glob is meant to expand
+    $step
+  done
+  log "pytest $*"
+  pytest "$@"
+}
+
+cmd_package() {
+  local py staging lambda_dir="$BUILD/lambda" wheel_dir="$BUILD/wheel" found=()
+  py=$(packaging_python)
+  rm -rf "$lambda_dir" "$wheel_dir" "${BUILD:?}/$ZIP_NAME" "$BUILD/template.yaml" "$BUILD/constraints.txt"
+  mkdir -p "$lambda_dir" "$wheel_dir"
+
+  # Build the wheel from a copy, so setuptools leaves no build/ or *.egg-info in the work tree.
+  staging=$(mktemp -d)
+  # shellcheck disable=SC2064  # expand now: the variable is local
+  trap "rm -rf '$staging'" EXIT
+  cp -R pyproject.toml src "$staging/"
+  if [[ -f README.md ]]; then cp README.md "$staging/"; else printf 'Custom::AuroraClone\n' >"$staging/README.md"; fi
+  log "building the aurora-clone wheel"
+  "$py" -m pip wheel --quiet --no-deps --wheel-dir "$wheel_dir" "$staging"
+
+  log "installing it and its runtime dependencies for python3.13 on arm64"
+  printf '%s\n' "${RUNTIME_CONSTRAINTS[@]}" >"$BUILD/constraints.txt"
+  "$py" -m pip install --quiet --target "$lambda_dir" "${LAMBDA_TARGET[@]}" \
+    --constraint "$BUILD/constraints.txt" "$wheel_dir"/*.whl
+
+  local name
+  for name in "${RUNTIME_PROVIDED[@]}"; do
+    if [[ -e "$lambda_dir/$name" ]]; then found+=("$name"); fi
+  done
+  ((${#found[@]} == 0)) || die "the zip would ship what the Lambda runtime provides: ${found[*]}"
+  rm -rf "${lambda_dir:?}/bin"
+  find "$lambda_dir" -name __pycache__ -type d -prune -exec rm -rf {} +
+  # direct_url.json records this machine's build path and the wheel's hash: drop it (and its RECORD line).
+  local record
+  for record in "$lambda_dir"/*.dist-info/direct_url.json; do
+    [[ -e "$record" ]] || continue
+    rm "$record"
+    sed -i '/\/direct_url\.json,/d' "$(dirname "$record")/RECORD"
+  done
+
+  log "writing $BUILD/$ZIP_NAME"
+  "$py" - "$lambda_dir" "$BUILD/$ZIP_NAME" <<'PY'
+"""Zip a directory reproducibly: sorted entries, fixed timestamps and permissions."""
+import os
+import sys
+import zipfile
+
+root, target = sys.argv[1], sys.argv[2]
+names = []
+for directory, subdirectories, files in os.walk(root):
+    subdirectories[:] = [d for d in subdirectories if d != "__pycache__"]
+    names += [os.path.relpath(os.path.join(directory, f), root) for f in files if not f.endswith(".pyc")]
+with zipfile.ZipFile(target, "w") as archive:
+    for name in sorted(n.replace(os.sep, "/") for n in names):
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o100644 << 16
+        with open(os.path.join(root, name), "rb") as source:
+            archive.writestr(info, source.read(), compresslevel=9)
+print(f"{target}: {len(names)} files", file=sys.stderr)
+PY
+
+  sed "s#^\([[:space:]]*CodeUri:[[:space:]]*\)${CODE_URI}[[:space:]]*\$#\1${ZIP_NAME}#" "$TEMPLATE" >"$BUILD/template.yaml"
+  grep -Eq "^[[:space:]]*CodeUri:[[:space:]]*${ZIP_NAME}\$" "$BUILD/template.yaml" ||
+    die "$TEMPLATE has no 'CodeUri: $CODE_URI' line to point at the zip"
+  log "wrote $BUILD/template.yaml (CodeUri: $ZIP_NAME)"
+}
+
+cmd_deploy() {
+  local missing=() variable
+  for variable in LAMBDA_S3_BUCKET LAMBDA_S3_PREFIX STACK_NAME; do
+    [[ -n "${!variable:-}" ]] || missing+=("$variable")
+  done
+  command -v aws >/dev/null 2>&1 || missing+=("the aws CLI on PATH")
+  ((${#missing[@]} == 0)) || die "deploy needs: ${missing[*]}"
+
+  cmd_package
+  log "aws cloudformation package -> $BUILD/packaged.yaml"
+  aws cloudformation package \
+    --template-file "$BUILD/template.yaml" \
+    --s3-bucket "$LAMBDA_S3_BUCKET" \
+    --s3-prefix "$LAMBDA_S3_PREFIX" \
+    --output-template-file "$BUILD/packaged.yaml"
+  local overrides=()
+  if [[ -n "${POLL_RULE_PREFIX:-}" ]]; then
+    overrides=(--parameter-overrides "PollRulePrefix=$POLL_RULE_PREFIX")
+  fi
+  log "aws cloudformation deploy --stack-name $STACK_NAME"
+  aws cloudformation deploy \
+    --template-file "$BUILD/packaged.yaml" \
+    --stack-name "$STACK_NAME" \
+    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+    --no-fail-on-empty-changeset \
+    "${overrides[@]}"
+}
+
+main() {
+  if (($# == 0)); then
+    if [[ -n "${LAMBDA_S3_BUCKET:-}" && -n "${LAMBDA_S3_PREFIX:-}" && -n "${STACK_NAME:-}" ]]; then
+      cmd_deploy
+      return
+    fi
+    usage >&2
+    exit 2
+  fi
+  local command=$1
+  shift
+  case "$command" in
+    test) cmd_test "$@" ;;
+    package) cmd_package ;;
+    deploy) cmd_deploy ;;
+    help | -h | --help) usage ;;
+    *)
+      printf 'build.sh: unknown command: %s\n\n' "$command" >&2
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
