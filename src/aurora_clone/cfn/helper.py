@@ -111,7 +111,7 @@ class HardenedCfnResource(CfnResource):
             except PollSchedulingError as error:
                 outcome = self._outcome = Failed(str(error), outcome.job.answer_id)
         if polling and event.get(RULE_KEY):
-            self._polls().cancel(event[RULE_KEY])
+            self._cancel(event[RULE_KEY])
         self._send_response = True
 
     def _cfn_response(self, event: dict[str, Any]) -> None:
@@ -121,7 +121,7 @@ class HardenedCfnResource(CfnResource):
         logger.error("The Lambda function is about to time out; answering FAILED")
         self._timed_out = True
         if self._event.get(RULE_KEY):
-            self._polls().cancel(self._event[RULE_KEY])
+            self._cancel(self._event[RULE_KEY])
         self._outcome = Failed(
             "The function ran out of time handling this request (Lambda timeout).", self._fallback_id()
         )
@@ -157,6 +157,14 @@ class HardenedCfnResource(CfnResource):
         if self._scheduler is None:
             self._scheduler = self._scheduler_factory()
         return self._scheduler
+
+    def _cancel(self, rule: str) -> None:
+        """Remove a finished request's rule. A failure here must not change the answer: a rule left
+        behind fires again, answers the same, and tries to remove itself again."""
+        try:
+            self._polls().cancel(rule)
+        except Exception:
+            logger.exception("Could not remove the poll rule", extra={"rule": rule})
 
     def _fallback_id(self) -> str:
         """A non-empty PhysicalResourceId that names nothing this resource did not create."""
