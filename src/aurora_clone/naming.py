@@ -13,7 +13,7 @@ import re
 MAX_IDENTIFIER = 63
 MAX_RULE_NAME = 64  # EventBridge rule names: at most 64 of [.-_A-Za-z0-9].
 
-_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
+_IDENTIFIER = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)")
 _NOT_ALLOWED = re.compile(r"[^a-z0-9]+")
 
 
@@ -23,7 +23,7 @@ def is_valid_identifier(text: str) -> bool:
     >>> is_valid_identifier("prod-db"), is_valid_identifier("1db"), is_valid_identifier("a--b")
     (True, False, False)
     """
-    return bool(_IDENTIFIER.match(text))
+    return bool(_IDENTIFIER.fullmatch(text))
 
 
 def short_hash(*parts: str, length: int = 8) -> str:

@@ -24,6 +24,7 @@ MAX_USER_TAGS = 45  # RDS allows 50 tags per resource; this tool writes 5 of its
 _ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:cluster:(?P<id>[^:]+)$")
 _INSTANCE_CLASS = re.compile(r"^db\.(serverless|[a-z0-9-]+\.[a-z0-9]+)$")
 _RESOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,254}$")
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")  # int() would also take "1_0" and non-ASCII digits
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 
 
@@ -55,7 +56,7 @@ class CloneProperties:
     def source_identifier(self) -> str:
         """The source's cluster identifier, also when it was given as an ARN."""
         match = _ARN.match(self.source_cluster_id)
-        return match.group("id") if match else self.source_cluster_id
+        return match.group("id").lower() if match else self.source_cluster_id
 
 
 def parse_properties(raw: Mapping[str, Any]) -> CloneProperties:
@@ -100,11 +101,10 @@ class _Reader:
         text = self._scalar(name)
         if text is None:
             return default
-        try:
-            number = int(text)
-        except ValueError:
+        if not _WHOLE_NUMBER.fullmatch(text):
             self.problems.append(f"{name} must be a whole number, got '{text}'.")
             return default
+        number = int(text)
         if not low <= number <= high:
             self.problems.append(f"{name} must be between {low} and {high}, got {number}.")
             return default
@@ -163,6 +163,8 @@ class _Reader:
             self.problems.append(f"{name} must be a list of security group ids.")
             return None
         groups = tuple(item.strip() for item in items if item.strip())
+        if not groups:
+            return None  # an empty list (an empty CommaDelimitedList parameter) means "not set"
         bad = [group for group in groups if not _SECURITY_GROUP.match(group)]
         if bad:
             self.problems.append(f"{name} has values that are not security group ids: {', '.join(bad)}.")

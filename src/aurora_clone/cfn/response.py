@@ -30,18 +30,33 @@ class ResponseNotDeliveredError(Exception):
 
 
 def fit_body(body: dict[str, Any]) -> bytes:
-    """Serialize ``body``, shortening Reason (then dropping Data) until it fits in 4096 bytes."""
+    """Serialize ``body``, shortening Reason (then dropping Data) until it fits in 4096 bytes.
+
+    Reason is cut by characters but measured in encoded bytes (JSON escapes make one character up
+    to six), so the longest start of the Reason that fits is searched for.
+    """
     body = dict(body)
     body["PhysicalResourceId"] = str(body.get("PhysicalResourceId", ""))[:MAX_PHYSICAL_ID]
-    encoded = json.dumps(body).encode()
+
+    def encode(reason: str | None = None) -> bytes:
+        if reason is not None:
+            body["Reason"] = reason
+        return json.dumps(body).encode()
+
+    encoded = encode()
     if len(encoded) > MAX_BODY_BYTES and body.get("Reason"):
         reason = str(body["Reason"])
-        room = len(reason) - (len(encoded) - MAX_BODY_BYTES) - len(_TRUNCATED) - 16
-        body["Reason"] = reason[: max(room, 0)] + _TRUNCATED
-        encoded = json.dumps(body).encode()
+        shortest, longest = 0, len(reason)
+        while shortest < longest:
+            middle = (shortest + longest + 1) // 2
+            if len(encode(reason[:middle] + _TRUNCATED)) <= MAX_BODY_BYTES:
+                shortest = middle
+            else:
+                longest = middle - 1
+        encoded = encode(reason[:shortest] + _TRUNCATED)
     if len(encoded) > MAX_BODY_BYTES:
         body["Data"] = {}
-        encoded = json.dumps(body).encode()
+        encoded = encode()
     return encoded
 
 
