@@ -121,9 +121,14 @@ class CloneResource:
         failed_id = replacing or request.not_created_id
         try:
             source = self.rds.describe_cluster(properties.source_cluster_id)
+            if source is None:
+                return Failed(
+                    f"SourceClusterId '{properties.source_cluster_id}' does not exist in this account and Region.",
+                    failed_id,
+                )
             problem = _source_problem(properties.source_cluster_id, source)
-            if problem or source is None:
-                return Failed(problem or "", failed_id)
+            if problem is not None:
+                return Failed(problem, failed_id)
             desired = resolve_desired(properties, cluster_id, source)
             job = Job(
                 "converge",
@@ -138,7 +143,7 @@ class CloneResource:
             if existing is None:
                 tags = {**dict(properties.tags), **request.owner.tags(request.token, source.identifier)}
                 try:
-                    self._restore(desired, source, properties, tags)
+                    self._restore(desired, properties, tags)
                 except RdsError as error:
                     if error.code != "DBClusterAlreadyExistsFault":
                         raise
@@ -158,9 +163,7 @@ class CloneResource:
     def _made_by(request: Request, cluster: ClusterView) -> bool:
         return request.owner.owns(cluster.tags) and cluster.tags.get(REQUEST_TAG) == request.token
 
-    def _restore(
-        self, desired: DesiredClone, source: ClusterView, properties: CloneProperties, tags: dict[str, str]
-    ) -> None:
+    def _restore(self, desired: DesiredClone, properties: CloneProperties, tags: dict[str, str]) -> None:
         self.rds.restore_clone(
             cluster_id=desired.cluster_id,
             source=properties.source_cluster_id,
@@ -317,10 +320,8 @@ class CloneResource:
         raise AssertionError(f"unhandled step {step}")
 
 
-def _source_problem(name: str, source: ClusterView | None) -> str | None:
+def _source_problem(name: str, source: ClusterView) -> str | None:
     """Why ``source`` cannot be cloned now, in the user's words; None when it can."""
-    if source is None:
-        return f"SourceClusterId '{name}' does not exist in this account and Region."
     if not source.engine.startswith("aurora"):
         return f"SourceClusterId '{name}' is a {source.engine} cluster; only Aurora clusters can be cloned."
     if source.status != "available":
