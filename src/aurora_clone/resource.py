@@ -196,7 +196,7 @@ class CloneResource:
             current = self.rds.describe_cluster(current_id) if is_valid_identifier(current_id) else None
             if current is None:
                 # Deleted outside CloudFormation: make it again rather than leave the stack stuck.
-                return self._make_clone(request, new, new.cluster_id or replacement_id, replacing=current_id)
+                return self._make_clone(request, new, replacement_id, replacing=current_id)
             if not request.owner.owns(current.tags):
                 return Failed(f"DB cluster '{current_id}' was not created by this resource.", current_id)
             source = self.rds.describe_cluster(new.source_cluster_id)
