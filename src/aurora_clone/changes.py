@@ -23,6 +23,15 @@ REPLACING_PROPERTIES: dict[str, Callable[[CloneProperties], str | None]] = {
 
 
 @dataclass(frozen=True)
+class CurrentClone:
+    """What the clone being updated actually is, as far as a replacement is concerned."""
+
+    cluster_id: str
+    source: str | None  # the cluster it was cloned from (its ownership tag)
+    subnet_group: str | None
+
+
+@dataclass(frozen=True)
 class UpdateDecision:
     """``replace_because`` lists the replacing properties that changed; empty means in place."""
 
@@ -34,23 +43,42 @@ class UpdateDecision:
         return bool(self.replace_because)
 
 
-def classify_update(old: CloneProperties, new: CloneProperties, current_cluster_id: str) -> UpdateDecision:
+def _differs_from_actual(name: str, new: CloneProperties, current: CurrentClone) -> bool | None:
+    """Whether ``new`` asks for something other than what the clone is; None when that is unknown."""
+    if name == "SourceClusterId":
+        return None if current.source is None else new.source_identifier != current.source
+    if name == "ClusterId":
+        return None if new.cluster_id is None else new.cluster_id != current.cluster_id
+    if new.db_subnet_group_name is None or current.subnet_group is None:
+        return None
+    return new.db_subnet_group_name.lower() != current.subnet_group.lower()
+
+
+def classify_update(old: CloneProperties | None, new: CloneProperties, current: CurrentClone) -> UpdateDecision:
     """Decide between an in-place change and a replacement.
 
-    A replacement needs a new identifier, so one that would keep an explicit ``ClusterId`` is refused,
-    as CloudFormation refuses it for its own custom-named resources.
+    A replacing property counts as changed when the template changed it and the clone is not already
+    what the new value asks for. So the rollback of a failed replacement (old and new swapped, the clone
+    untouched) changes nothing, and old properties that no longer parse decide nothing. A replacement
+    needs a new identifier, so one that would keep an explicit ``ClusterId`` is refused, as CloudFormation
+    refuses it for its own custom-named resources.
     """
-    changed = tuple(name for name, value in REPLACING_PROPERTIES.items() if value(old) != value(new))
-    if changed and new.cluster_id == current_cluster_id:
+    changed = []
+    for name, value in REPLACING_PROPERTIES.items():
+        template_changed = old is None or value(old) != value(new)
+        actual = _differs_from_actual(name, new, current)
+        if template_changed and (actual if actual is not None else old is not None):
+            changed.append(name)
+    if changed and new.cluster_id == current.cluster_id:
         return UpdateDecision(
-            changed,
+            tuple(changed),
             refusal=(
                 f"Changing {', '.join(changed)} replaces the clone, and the replacement cannot keep "
                 f"ClusterId '{new.cluster_id}' while the old clone exists. "
                 "Give ClusterId a new value (or remove it), then update the stack again."
             ),
         )
-    return UpdateDecision(changed)
+    return UpdateDecision(tuple(changed))
 
 
 def resolve_desired(

@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from aurora_clone.changes import classify_update, resolve_desired, tag_changes
+from aurora_clone.changes import CurrentClone, classify_update, resolve_desired, tag_changes
 from aurora_clone.clone_state import ClusterView, DesiredClone
 from aurora_clone.logs import SERVICE
 from aurora_clone.naming import (
@@ -185,13 +185,8 @@ class CloneResource:
         try:
             old: CloneProperties | None = parse_properties(request.old_properties or {})
         except PropertiesError:
-            old = None  # unreadable old properties: nothing is known to be kept, so replace
-        decision = classify_update(old, new, current_id) if old else None
-        if decision is not None and decision.refusal:
-            return Failed(decision.refusal, current_id)
+            old = None  # unreadable old properties (a rollback of a refused update): judge by the clone itself
         replacement_id = new.cluster_id or derive_cluster_id(request.stack_id, request.logical_id, request.token)
-        if decision is None or decision.replaces:
-            return self._make_clone(request, new, replacement_id, replacing=current_id)
         try:
             current = self.rds.describe_cluster(current_id) if is_valid_identifier(current_id) else None
             if current is None:
@@ -199,6 +194,13 @@ class CloneResource:
                 return self._make_clone(request, new, replacement_id, replacing=current_id)
             if not request.owner.owns(current.tags):
                 return Failed(f"DB cluster '{current_id}' was not created by this resource.", current_id)
+            decision = classify_update(
+                old, new, CurrentClone(current_id, current.tags.get(SOURCE_TAG), current.subnet_group)
+            )
+            if decision.refusal:
+                return Failed(decision.refusal, current_id)
+            if decision.replaces:
+                return self._make_clone(request, new, replacement_id, replacing=current_id)
             source = self.rds.describe_cluster(new.source_cluster_id)
             desired = resolve_desired(new, current_id, source, current)
             self._retag(current, dict(new.tags))

@@ -189,3 +189,23 @@ def test_update_with_invalid_new_properties_fails_at_once_and_keeps_id(
     assert "InstanceCount" in answer["Reason"]
     assert answer["PhysicalResourceId"] == clone_id
     assert cfn.poll_rules() == []
+
+
+@pytest.mark.parametrize(
+    "bad_change",
+    [{"InstanceCount": "99"}, {"SourceClusterId": "missing-db"}],
+    ids=["invalid-property", "missing-new-source"],
+)
+def test_rollback_of_failed_update_keeps_clone_in_place(
+    cfn: FakeCloudFormation, world: AwsGaps, clone: tuple[str, dict[str, Any]], bad_change: dict[str, str]
+) -> None:
+    clone_id, good = clone
+    bad = {**good, **bad_change}
+    failed = converge(cfn, world, cfn.event("Update", bad, physical_id=clone_id, old_properties=good))
+    assert failed["Status"] == "FAILED"
+
+    rollback = converge(cfn, world, cfn.event("Update", good, physical_id=clone_id, old_properties=bad))
+
+    assert rollback["Status"] == "SUCCESS", rollback.get("Reason")
+    assert rollback["PhysicalResourceId"] == clone_id
+    assert world.rds_calls["RestoreDBClusterToPointInTime"] == 1

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aurora_clone.changes import classify_update, resolve_desired, tag_changes
+from aurora_clone.changes import CurrentClone, classify_update, resolve_desired, tag_changes
 from aurora_clone.clone_state import ClusterView, DesiredClone, InstanceView
 from aurora_clone.ownership import Owner
 from aurora_clone.properties import CloneProperties
@@ -19,6 +19,9 @@ OWNER_TAGS = Owner("arn:aws:cloudformation:us-east-1:123456789012:stack/integrat
 )
 
 BASE = CloneProperties(source_cluster_id="prod-db")
+# The clone being updated: made from prod-db, in the source's subnet group, under a derived id.
+AS_IS = CurrentClone(CURRENT_ID, source="prod-db", subnet_group="source-subnets")
+NAMED = CurrentClone("named-clone", source="prod-db", subnet_group="source-subnets")
 
 SOURCE = ClusterView(
     identifier="prod-db",
@@ -77,7 +80,7 @@ CURRENT = ClusterView(
     ],
 )
 def test_classify_replacing_property_changed_replaces(name: str, old: CloneProperties, new: CloneProperties) -> None:
-    decision = classify_update(old, new, CURRENT_ID)
+    decision = classify_update(old, new, AS_IS)
 
     assert decision.replaces
     assert decision.replace_because == (name,)
@@ -87,7 +90,7 @@ def test_classify_replacing_property_changed_replaces(name: str, old: ClonePrope
 def test_classify_all_replacing_properties_changed_all_named() -> None:
     new = CloneProperties(source_cluster_id="other-db", cluster_id="renamed", db_subnet_group_name="other")
 
-    decision = classify_update(BASE, new, CURRENT_ID)
+    decision = classify_update(BASE, new, AS_IS)
 
     assert set(decision.replace_because) == {"SourceClusterId", "ClusterId", "DBSubnetGroupName"}
 
@@ -101,7 +104,7 @@ def test_classify_all_replacing_properties_changed_all_named() -> None:
     ],
 )
 def test_classify_same_source_other_form_in_place(old: str, new: str) -> None:
-    decision = classify_update(replace(BASE, source_cluster_id=old), replace(BASE, source_cluster_id=new), CURRENT_ID)
+    decision = classify_update(replace(BASE, source_cluster_id=old), replace(BASE, source_cluster_id=new), AS_IS)
 
     assert not decision.replaces
     assert decision.replace_because == ()
@@ -122,7 +125,7 @@ def test_classify_same_source_other_form_in_place(old: str, new: str) -> None:
     ],
 )
 def test_classify_other_property_changed_in_place(changes: dict[str, Any]) -> None:
-    decision = classify_update(BASE, replace(BASE, **changes), CURRENT_ID)
+    decision = classify_update(BASE, replace(BASE, **changes), AS_IS)
 
     assert not decision.replaces
     assert decision.replace_because == ()
@@ -140,7 +143,7 @@ def test_classify_replacement_keeping_cluster_id_refused(changes: dict[str, Any]
     old = replace(BASE, cluster_id="named-clone")
     new = replace(old, **changes)
 
-    decision = classify_update(old, new, "named-clone")
+    decision = classify_update(old, new, NAMED)
 
     assert decision.replaces
     assert decision.refusal is not None
@@ -148,11 +151,33 @@ def test_classify_replacement_keeping_cluster_id_refused(changes: dict[str, Any]
     assert "named-clone" in decision.refusal
 
 
+def test_classify_rollback_of_failed_replacement_in_place() -> None:
+    failed = replace(BASE, source_cluster_id="missing-db")  # the update that failed: the clone was never replaced
+
+    decision = classify_update(failed, BASE, AS_IS)  # the rollback: old and new swapped
+
+    assert not decision.replaces
+
+
+@pytest.mark.parametrize(
+    ("new", "replaces"),
+    [
+        pytest.param(BASE, False, id="same-as-clone"),
+        pytest.param(replace(BASE, db_subnet_group_name="source-subnets"), False, id="same-subnet-group-named"),
+        pytest.param(replace(BASE, source_cluster_id="other-db"), True, id="other-source"),
+        pytest.param(replace(BASE, cluster_id="renamed"), True, id="other-cluster-id"),
+        pytest.param(replace(BASE, db_subnet_group_name="other"), True, id="other-subnet-group"),
+    ],
+)
+def test_classify_unreadable_old_properties_judged_by_clone(new: CloneProperties, replaces: bool) -> None:
+    assert classify_update(None, new, AS_IS).replaces is replaces
+
+
 def test_classify_replacement_with_new_cluster_id_not_refused() -> None:
     old = replace(BASE, cluster_id="named-clone")
     new = replace(BASE, cluster_id="renamed-clone", source_cluster_id="other-db")
 
-    decision = classify_update(old, new, "named-clone")
+    decision = classify_update(old, new, NAMED)
 
     assert decision.replace_because == ("SourceClusterId", "ClusterId")
     assert decision.refusal is None
