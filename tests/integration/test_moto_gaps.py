@@ -5,6 +5,7 @@ Each test shows one behaviour of ``tests.moto_gaps.AwsGaps`` that moto alone doe
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import zipfile
@@ -17,6 +18,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from aurora_clone.local.rds_rules import Throttling, TokenBuckets
 from tests.moto_gaps import AwsGaps, NeverSettledError
 
 if TYPE_CHECKING:
@@ -530,6 +532,134 @@ def test_add_permission_with_existing_statement_id_raises_conflict(function_name
     assert error_code(raised) == "ResourceConflictException"
     policy = json.loads(client.get_policy(FunctionName=function_name)["Policy"])
     assert len(policy["Statement"]) == 1
+
+
+# -- 6. clone families, backtrack, RDS events, throttling ----------------------------------------------
+
+
+def test_copy_on_write_clone_shares_clone_group_id_with_source(world: AwsGaps, rds: RDSClient, source: str) -> None:
+    clone(rds, "clone-1")
+    clone(rds, "clone-2")
+    rds.restore_db_cluster_to_point_in_time(
+        DBClusterIdentifier="copy", SourceDBClusterIdentifier=source, UseLatestRestorableTime=True
+    )
+
+    family = rds.describe_db_clusters(DBClusterIdentifier=source)["DBClusters"][0]["CloneGroupId"]
+    groups = {c["DBClusterIdentifier"]: c.get("CloneGroupId") for c in rds.describe_db_clusters()["DBClusters"]}
+    assert groups == {source: family, "clone-1": family, "clone-2": family, "copy": None}
+
+
+def test_clone_beyond_15_in_family_becomes_full_copy_until_a_clone_is_deleted(
+    world: AwsGaps, rds: RDSClient, source: str
+) -> None:
+    for number in range(1, 16):
+        clone(rds, f"clone-{number}")
+    world.settle()
+
+    clone(rds, "clone-16")
+    rds.delete_db_cluster(DBClusterIdentifier="clone-1", SkipFinalSnapshot=True)
+    world.settle()
+    clone(rds, "clone-17")
+
+    family = rds.describe_db_clusters(DBClusterIdentifier=source)["DBClusters"][0]["CloneGroupId"]
+    assert "CloneGroupId" not in rds.describe_db_clusters(DBClusterIdentifier="clone-16")["DBClusters"][0]
+    assert rds.describe_db_clusters(DBClusterIdentifier="clone-17")["DBClusters"][0]["CloneGroupId"] == family
+
+
+def test_backtrack_within_window_is_backtracking_until_advanced(world: AwsGaps, rds: RDSClient) -> None:
+    create_cluster(rds, "rewindable", BacktrackWindow=3600)
+    world.settle()
+    described = rds.describe_db_clusters(DBClusterIdentifier="rewindable")["DBClusters"][0]
+
+    answer = rds.backtrack_db_cluster(DBClusterIdentifier="rewindable", BacktrackTo=described["ClusterCreateTime"])
+
+    assert answer["Status"] == "pending"
+    assert answer["BacktrackTo"] == described["ClusterCreateTime"] == described["EarliestBacktrackTime"]
+    assert cluster_status(rds, "rewindable") == "backtracking"
+    world.advance()
+    assert cluster_status(rds, "rewindable") == "available"
+
+
+def test_backtrack_before_earliest_time_with_option_goes_to_earliest(world: AwsGaps, rds: RDSClient) -> None:
+    create_cluster(rds, "rewindable", BacktrackWindow=3600)
+    world.settle()
+    created = rds.describe_db_clusters(DBClusterIdentifier="rewindable")["DBClusters"][0]["ClusterCreateTime"]
+
+    answer = rds.backtrack_db_cluster(
+        DBClusterIdentifier="rewindable",
+        BacktrackTo=created - datetime.timedelta(hours=1),
+        UseEarliestTimeOnPointInTimeUnavailable=True,
+    )
+
+    assert answer["BacktrackTo"] == created
+
+
+def test_backtrack_creating_cluster_raises_invalid_cluster_state(world: AwsGaps, rds: RDSClient) -> None:
+    create_cluster(rds, "rewindable", BacktrackWindow=3600)
+
+    with pytest.raises(ClientError) as raised:
+        rds.backtrack_db_cluster(DBClusterIdentifier="rewindable", BacktrackTo=datetime.datetime.now(datetime.UTC))
+
+    assert error_code(raised) == "InvalidDBClusterStateFault"
+    assert cluster_status(rds, "rewindable") == "creating"
+
+
+def test_backtrack_to_the_future_raises_invalid_parameter_value(world: AwsGaps, rds: RDSClient) -> None:
+    create_cluster(rds, "rewindable", BacktrackWindow=3600)
+    world.settle()
+
+    with pytest.raises(ClientError) as raised:
+        rds.backtrack_db_cluster(
+            DBClusterIdentifier="rewindable",
+            BacktrackTo=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
+        )
+
+    assert error_code(raised) == "InvalidParameterValue"
+    assert cluster_status(rds, "rewindable") == "available"
+
+
+def test_instance_lifecycle_sends_rds_events_to_matching_rule(
+    world: AwsGaps, rds: RDSClient, events: EventBridgeClient, source: str
+) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName="instance-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["aws.rds"], "detail-type": ["RDS DB Instance Event"]}
+    events.put_rule(Name="instance-events", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="instance-events", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    create_instance(rds, "source-2", source)
+    world.settle()
+    rds.modify_db_instance(DBInstanceIdentifier="source-2", DBInstanceClass="db.r6g.xlarge", ApplyImmediately=True)
+    world.settle()
+    rds.delete_db_instance(DBInstanceIdentifier="source-2", SkipFinalSnapshot=True)
+    world.settle()
+
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]]
+    assert [body["detail"]["EventID"] for body in bodies] == [
+        "RDS-EVENT-0005",
+        "RDS-EVENT-0001",
+        "RDS-EVENT-0002",
+        "RDS-EVENT-0012",
+        "RDS-EVENT-0014",
+        "RDS-EVENT-0003",
+    ]
+    assert {body["detail"]["SourceIdentifier"] for body in bodies} == {"source-2"}
+    assert {body["detail"]["SourceType"] for body in bodies} == {"DB_INSTANCE"}
+
+
+def test_token_bucket_allows_burst_then_rate() -> None:
+    now = [0.0]
+    buckets = TokenBuckets(Throttling(burst=300, rate=12.0), clock=lambda: now[0])
+    key = ("123456789012", REGION)
+
+    burst = sum(buckets.take(key) for _ in range(301))
+    now[0] = 1.0
+    second = sum(buckets.take(key) for _ in range(20))
+
+    assert burst == 300
+    assert second == 12
+    assert buckets.take(("210987654321", REGION)), "each account and region has its own bucket"
 
 
 # -- RDS call count and removal -------------------------------------------------------------------------

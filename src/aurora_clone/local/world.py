@@ -1,17 +1,42 @@
-"""``LocalAws``: moto as a real HTTPS server on a free loopback port, with its gaps closed.
+"""``LocalAws``: moto as a real HTTPS server on a free loopback port, with its gaps closed, in world time.
 
 Every AWS service moto emulates is served on one endpoint (``endpoint_url``) with a self-signed
 certificate (``ca_bundle``); ``client_env()`` is the environment a process needs to use it exactly as it
 would use AWS (boto3 reads ``AWS_ENDPOINT_URL`` and ``AWS_CA_BUNDLE``; ``SSL_CERT_FILE`` makes the
 pre-signed S3 URLs trusted by plain HTTPS clients too).
+
+The rules of ``aurora_clone.local.rds_rules`` are installed with a ``WorldPace``: a ticker thread ends
+every RDS stage (``creating``, ``backing-up``, ``modifying``, ``deleting``, ``backtracking``, ...) when its
+duration has passed in world time, which runs ``1 / time_scale`` times faster than real time::
+
+    with LocalAws(time_scale=0.001) as world:
+        source_arn = world.create_source_cluster("prod")          # available at once
+        rds = world.client("rds")
+        rds.restore_db_cluster_to_point_in_time(DBClusterIdentifier="clone", SourceDBClusterIdentifier="prod",
+                                                RestoreType="copy-on-write", UseLatestRestorableTime=True)
+        world.wait_until(lambda: world.transitional().get("clone") is None, world_seconds=900)
+
+Events put on a default bus (the RDS events of every stage change, and ``PutEvents``) reach moto's rules
+and every callback given to ``subscribe``; callbacks run one at a time on a thread of their own.
+
+moto keeps its state in process-wide backends: leaving the world resets them, so a world never sees a
+previous one's resources, and it must not be entered while ``mock_aws`` is in use in the same process.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime
+import logging
+import os
+import queue
+import random
+import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,11 +46,25 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from moto.core.base_backend import BackendDict
+from moto.core.model_instances import reset_model_data
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import BaseWSGIServer, make_server
+from moto.rds.models import rds_backends
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from aurora_clone.local.rds_rules import LOCK, Durations, RdsRules, Throttling, WorldPace
 
 REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
+DEFAULT_ACCOUNT_ID = "123456789012"
+TICK_SECONDS = 0.005  # real seconds between two looks at the RDS stages
+POLL_SECONDS = 0.01  # real seconds between two looks in wait_until
+SERVER_POLL_SECONDS = 0.02  # how soon the server notices it is asked to stop
+DISPATCHER_NAME = "local-aws-events"
+JOIN_SECONDS = 10.0
+SOURCE_MASTER_USERNAME = "admin"
+SOURCE_MASTER_PASSWORD = "source-password-1"
+
+LOGGER = logging.getLogger(__name__)
 
 
 def write_certificate(directory: Path) -> tuple[Path, Path]:
@@ -54,42 +93,190 @@ def write_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-class LocalAws:
-    """The emulated AWS, started on enter and stopped (server, threads, files) on exit."""
+class _QuietHandler(WSGIRequestHandler):  # type: ignore[misc]  # werkzeug is not followed
+    """werkzeug's handler without the access log line per request."""
 
-    def __init__(self, *, time_scale: float = 0.01) -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class _Server(ThreadedWSGIServer):  # type: ignore[misc]  # werkzeug is not followed
+    """A threaded WSGI server that knows its connection threads, to close and join them when it stops."""
+
+    def __init__(self, app: Any, ssl_context: tuple[str, str]) -> None:
+        super().__init__("127.0.0.1", 0, app, _QuietHandler, False, ssl_context)
+        self._connections: dict[threading.Thread, Any] = {}
+        self._connections_lock = threading.Lock()
+        self._closing = False
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # werkzeug writes the headers and the body apart: without this, Nagle's algorithm holds the body
+        # back until the connection closes, some 10 ms later.
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        thread = threading.Thread(
+            target=self._serve_connection, args=(request, client_address), name="local-aws-connection", daemon=True
+        )
+        with self._connections_lock:
+            if self._closing:
+                self.shutdown_request(request)
+                return
+            self._connections[thread] = request
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not self._closing:
+            super().handle_error(request, client_address)
+
+    def close_connections(self, timeout: float) -> None:
+        """Cut every open (kept-alive) connection and wait for its thread."""
+        with self._connections_lock:
+            self._closing = True
+            connections = list(self._connections.items())
+        for _thread, request in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                request.shutdown(socket.SHUT_RDWR)
+        for thread, _request in connections:
+            thread.join(timeout)
+
+
+class LocalAws:
+    """The emulated AWS, started on enter and stopped (server, threads, files, moto's state) on exit.
+
+    ``seed`` draws every stage's duration at random around its base (``Durations.draw``) with
+    ``random.Random(seed)``; without it every stage lasts exactly its base duration.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_scale: float = 0.01,
+        durations: Durations | None = None,
+        throttling: Throttling | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
         self.time_scale = time_scale
+        self.durations = durations if durations is not None else Durations()
+        self.throttling = throttling
+        self.seed = seed
         self.region = REGION
-        self.account_id = ACCOUNT_ID
-        self._directory: tempfile.TemporaryDirectory[str] | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._started = 0.0
+        self.account_id = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
         self.endpoint_url = ""
         self.ca_bundle = ""
+        self.rds_calls: collections.Counter[str] = collections.Counter()
+        self._pace = WorldPace(time_scale)
+        self._rules: RdsRules | None = None
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        self._server: _Server | None = None
+        self._serving = False
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._callbacks: list[Callable[[dict[str, Any]], None]] = []
+        self._callbacks_lock = threading.Lock()
+        self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+
+    # -- life -----------------------------------------------------------------------------------------
 
     def __enter__(self) -> LocalAws:
-        self._directory = tempfile.TemporaryDirectory(prefix="aurora-clone-local-")
-        cert, key = write_certificate(Path(self._directory.name))
-        self.ca_bundle = str(cert)
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=(str(cert), str(key)))
-        self.endpoint_url = f"https://localhost:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
-        self._thread.start()
-        self._started = time.monotonic()
+        if self._rules is not None:
+            raise RuntimeError("this LocalAws is already running")
+        self._stop.clear()
+        self._pace = WorldPace(self.time_scale)
+        rng = random.Random(self.seed) if self.seed is not None else None
+        rules = RdsRules(
+            self._pace, durations=self.durations, rng=rng, throttling=self.throttling, notify=self._outbox.put
+        )
+        rules.rds_calls = self.rds_calls
+        try:
+            rules.__enter__()
+            self._rules = rules
+            self._directory = tempfile.TemporaryDirectory(prefix="aurora-clone-local-")
+            cert, key = write_certificate(Path(self._directory.name))
+            self.ca_bundle = str(cert)
+            self._server = _Server(DomainDispatcherApplication(create_backend_app), (str(cert), str(key)))
+            self.endpoint_url = f"https://localhost:{self._server.server_address[1]}"
+            server = self._server
+            self._start(lambda: server.serve_forever(poll_interval=SERVER_POLL_SECONDS), "local-aws-server")
+            self._serving = True
+            self._start(self._tick_forever, "local-aws-ticker")
+            self._start(self._dispatch_forever, DISPATCHER_NAME)
+        except BaseException:
+            self._stop_everything()
+            raise
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        self._stop_everything()
+
+    def _start(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _stop_everything(self) -> None:
+        """Stop the server and the ticker, then let the events already sent reach the subscribers."""
+        self._stop.set()
         if self._server is not None:
-            self._server.shutdown()
+            if self._serving:
+                self._server.shutdown()
+            self._server.close_connections(JOIN_SECONDS)
             self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._serving = False
+        for thread in self._threads:
+            if thread.name != DISPATCHER_NAME:
+                thread.join(JOIN_SECONDS)
+        self._outbox.put(None)  # after everything that could send an event has stopped
+        for thread in self._threads:
+            thread.join(JOIN_SECONDS)
+        self._threads = []
+        self._server = None
+        if self._rules is not None:  # this world ran: its rules and moto's state go
+            self._rules.__exit__(None, None, None)
+            self._rules = None
+            with LOCK:
+                BackendDict.reset()
+                reset_model_data()
         if self._directory is not None:
             self._directory.cleanup()
+            self._directory = None
+        self._outbox = queue.SimpleQueue()
+
+    def _tick_forever(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            rules = self._rules
+            if rules is None:
+                continue
+            try:
+                rules.tick()
+            except Exception:  # keep the world turning; the failure is in the log
+                LOGGER.exception("tick failed")
+
+    def _dispatch_forever(self) -> None:
+        outbox = self._outbox
+        while True:
+            event = outbox.get()
+            if event is None:
+                return
+            with self._callbacks_lock:
+                callbacks = list(self._callbacks)
+            for callback in callbacks:
+                try:
+                    callback(event)
+                except Exception:
+                    LOGGER.exception("event subscriber failed")
+
+    # -- clients --------------------------------------------------------------------------------------
 
     def client_env(self) -> dict[str, str]:
         """Environment variables that point an AWS SDK (and plain HTTPS) at this world."""
@@ -103,7 +290,8 @@ class LocalAws:
             "AWS_DEFAULT_REGION": self.region,
         }
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, **options: Any) -> Any:
+        """A boto3 client of ``service`` for this world (``options`` as for ``boto3.client``, e.g. ``config``)."""
         make_client: Any = boto3.client  # any service by name; the stubs only type literal names
         return make_client(
             service,
@@ -112,11 +300,74 @@ class LocalAws:
             verify=self.ca_bundle,
             aws_access_key_id="local",
             aws_secret_access_key="local",
+            **options,
         )
+
+    # -- time -----------------------------------------------------------------------------------------
 
     def world_time(self) -> float:
         """Emulated seconds since the world started (real seconds divided by the time scale)."""
-        return (time.monotonic() - self._started) / self.time_scale
+        return self._pace.now()
 
     def to_real(self, world_seconds: float) -> float:
         return world_seconds * self.time_scale
+
+    def wait_until(self, predicate: Callable[[], bool], world_seconds: float) -> bool:
+        """Look at ``predicate`` every 10 ms of real time until it holds or ``world_seconds`` have passed."""
+        deadline = time.monotonic() + self.to_real(world_seconds)
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return bool(predicate())
+            time.sleep(POLL_SECONDS)
+
+    # -- events and RDS -------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback`` with every event put on a default bus from now on (RDS events, ``PutEvents``)."""
+        with self._callbacks_lock:
+            self._callbacks.append(callback)
+
+    def transitional(self) -> dict[str, str]:
+        """Identifiers of the clusters and instances in a transitional status, mapped to that status."""
+        if self._rules is None:
+            return {}
+        return self._rules.transitional()
+
+    def create_source_cluster(
+        self,
+        identifier: str,
+        engine: str = "aurora-mysql",
+        instance_class: str = "db.r6g.large",
+        backtrack_window: int = 0,
+    ) -> str:
+        """An ``available`` cluster with one ``available`` writer ``<identifier>-writer``, made at once; its ARN.
+
+        Made inside the world, so it sends no request (``rds_calls`` stays as it is) and no event.
+        """
+        if self._rules is None:
+            raise RuntimeError("the world is not running")
+        with LOCK:
+            backend = rds_backends[self.account_id][self.region]
+            cluster = backend.create_db_cluster(
+                {
+                    "db_cluster_identifier": identifier,
+                    "engine": engine,
+                    "master_username": SOURCE_MASTER_USERNAME,
+                    "master_user_password": SOURCE_MASTER_PASSWORD,
+                    "backtrack_window": backtrack_window,
+                }
+            )
+            cluster.status = "available"
+            writer = backend.create_db_instance(
+                {
+                    "db_instance_identifier": f"{identifier}-writer",
+                    "db_cluster_identifier": cluster.db_cluster_identifier,
+                    "engine": engine,
+                    "db_instance_class": instance_class,
+                }
+            )
+            writer.status = "available"
+            arn: str = cluster.db_cluster_arn
+        return arn
