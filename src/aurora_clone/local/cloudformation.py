@@ -1,0 +1,1137 @@
+"""``LocalCloudFormation``: stacks deployed into the embedded AWS world, custom resources driven like CloudFormation.
+
+Two kinds of stack:
+
+- ``deploy_function_stack`` deploys the SAM function stack as far as it matters locally: IAM roles and
+  inline policies, ``AWS::IAM::RolePolicy``, log groups, the function (``AWS::Serverless::Function`` or
+  ``AWS::Lambda::Function``, registered with ``LocalLambda``, which runs the real handler) and
+  ``AWS::Lambda::Permission``; outputs and their exports are recorded. No SAM transform runs: the
+  function resource is handled as it is written.
+- ``create_stack`` / ``update_stack`` / ``delete_stack`` run stacks of custom resources (``Custom::*``,
+  ``AWS::CloudFormation::CustomResource``) the way CloudFormation does: each request is an event sent by
+  invoking the ServiceToken's function asynchronously, with a pre-signed S3 PUT URL (SigV4, served over
+  HTTPS by the world's S3) as ResponseURL; the answer is read back from S3, waiting at most the
+  resource's ServiceTimeout in world time. Independent resources run concurrently.
+
+Lifecycles follow CloudFormation: a failed create rolls back (Delete for every resource created or
+attempted, with the PhysicalResourceId of its answer); an update replaces a resource whose answer carries a
+new PhysicalResourceId and deletes the old one in the cleanup phase; a failed update rolls back (a swapped
+Update to each resource updated in place or whose update failed, replacements and new resources deleted);
+``DeletionPolicy: Retain`` and ``UpdateReplacePolicy: Retain`` are honoured. Stack events go to ``printer``
+as they happen::
+
+    12:00:01  my-stack  TestDatabase  Custom::AuroraClone  CREATE_IN_PROGRESS
+
+Where CloudFormation's exact behaviour is unknown, choices are stated next to the code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import json
+import re
+import secrets
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.backends import get_backend
+
+from aurora_clone.local.template import (
+    AttributeNotFoundError,
+    ParameterValue,
+    StackContext,
+    TemplateError,
+    active_resources,
+    check_outputs,
+    creation_order,
+    dependencies,
+    evaluate_conditions,
+    import_names,
+    load_template,
+    resolve,
+    resolve_outputs,
+    resolve_parameters,
+)
+
+STACK_TYPE = "AWS::CloudFormation::Stack"
+CUSTOM_RESOURCE_TYPE = "AWS::CloudFormation::CustomResource"
+SERVERLESS_TRANSFORM = "AWS::Serverless-2016-10-31"
+MAX_RESPONSE_BYTES = 4096  # CloudFormation's limit for a custom resource's answer
+MAX_PHYSICAL_ID = 1024
+DEFAULT_SERVICE_TIMEOUT = 3600
+RESPONSE_URL_EXPIRES = 7200
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+_UPDATABLE = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"})
+
+
+class World(Protocol):
+    """What the local CloudFormation needs of LocalAws."""
+
+    region: str
+    account_id: str
+    endpoint_url: str
+    ca_bundle: str
+
+    def client_env(self) -> dict[str, str]: ...
+
+    def client(self, service: str) -> Any: ...
+
+    def world_time(self) -> float: ...
+
+    def to_real(self, world_seconds: float) -> float: ...
+
+
+class Lambdas(Protocol):
+    """What the local CloudFormation needs of LocalLambda."""
+
+    def register(
+        self,
+        function_name: str,
+        handler: str = ...,
+        environment: Mapping[str, str] | None = None,
+        timeout_seconds: int = ...,
+        memory_mb: int = ...,
+        *,
+        role_arn: str | None = None,
+        code_dir: str | None = None,
+    ) -> str: ...
+
+    def unregister(self, function_name_or_arn: str) -> None: ...
+
+    def is_registered(self, function_name_or_arn: str) -> bool: ...
+
+    def invoke_async(self, function_name_or_arn: str, event: Mapping[str, Any]) -> Future[None]: ...
+
+
+class StackError(Exception):
+    """The operation was refused before it started (CloudFormation's ValidationError)."""
+
+
+class ResourceFailedError(Exception):
+    """A resource operation failed; ``physical_id`` is the id its answer carried, if any."""
+
+    def __init__(self, reason: str, physical_id: str = "", *, request_sent: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.physical_id = physical_id
+        self.request_sent = request_sent
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    """One line of a stack's event history."""
+
+    timestamp: datetime.datetime
+    stack_name: str
+    logical_id: str
+    physical_id: str
+    resource_type: str
+    status: str
+    reason: str = ""
+
+    def line(self) -> str:
+        text = f"{self.timestamp:%H:%M:%S}  {self.stack_name}  {self.logical_id}  {self.resource_type}  {self.status}"
+        return f"{text}  {self.reason}" if self.reason else text
+
+
+@dataclass
+class StackResource:
+    """A resource as the stack knows it: ids, status, the properties last applied, its attributes."""
+
+    logical_id: str
+    resource_type: str
+    physical_id: str = ""
+    status: str = ""
+    status_reason: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    deletion_policy: str = "Delete"
+    update_replace_policy: str = "Delete"
+    answer_object: str = ""  # the S3 key of the answer whose Data are the attributes (custom resources)
+
+
+@dataclass
+class LocalStack:
+    """A stack: its status, resolved outputs, resources and events."""
+
+    name: str
+    stack_id: str
+    status: str
+    status_reason: str = ""
+    parameters: dict[str, ParameterValue] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)  # export name -> value
+    resources: dict[str, StackResource] = field(default_factory=dict)
+    events: list[StackEvent] = field(default_factory=list)
+    template: dict[str, Any] = field(default_factory=dict, repr=False)
+    conditions: dict[str, bool] = field(default_factory=dict, repr=False)
+    imports: set[str] = field(default_factory=set, repr=False)
+    function_stack: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A template checked against a stack: parameters, conditions, active resources and their order."""
+
+    template: dict[str, Any]
+    parameters: dict[str, ParameterValue]
+    conditions: dict[str, bool]
+    resources: dict[str, dict[str, Any]]
+    needs: dict[str, set[str]]
+    order: list[str]
+    imports: set[str]
+
+
+class _Provider(Protocol):
+    """Creates, updates and deletes resources of some types; failures raise ResourceFailedError."""
+
+    def create(self, stack: LocalStack, resource: StackResource, properties: dict[str, Any]) -> tuple[str, Any]: ...
+
+    def update(
+        self, stack: LocalStack, resource: StackResource, properties: dict[str, Any], old: dict[str, Any]
+    ) -> tuple[str, Any]: ...
+
+    def delete(self, stack: LocalStack, resource: StackResource) -> None: ...
+
+
+def is_custom_type(resource_type: str) -> bool:
+    return resource_type == CUSTOM_RESOURCE_TYPE or resource_type.startswith("Custom::")
+
+
+def cloudformation_strings(value: Any) -> Any:
+    """Property values as a custom resource receives them: every scalar a string, lists and maps kept."""
+    if isinstance(value, dict):
+        return {key: cloudformation_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [cloudformation_strings(item) for item in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def generated_name(stack_name: str, logical_id: str, max_length: int) -> str:
+    """A name like CloudFormation generates: ``<stack>-<logical id>-<12 random>``, cut to ``max_length``."""
+    suffix = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(12))
+    base = f"{stack_name}-{logical_id}"[: max_length - len(suffix) - 1]
+    return f"{base}-{suffix}"
+
+
+# -- the custom resource protocol -----------------------------------------------------------------------
+
+
+class _CustomResources:
+    """Custom resources: requests through the ServiceToken's function, answers through S3."""
+
+    def __init__(self, cloudformation: LocalCloudFormation) -> None:
+        self._cfn = cloudformation
+
+    def create(self, stack: LocalStack, resource: StackResource, properties: dict[str, Any]) -> tuple[str, Any]:
+        return self._cfn._custom_request(stack, "Create", resource, properties)
+
+    def update(
+        self, stack: LocalStack, resource: StackResource, properties: dict[str, Any], old: dict[str, Any]
+    ) -> tuple[str, Any]:
+        if properties.get("ServiceToken") != old.get("ServiceToken"):
+            raise ResourceFailedError("Modifying service token is not allowed.", request_sent=False)
+        return self._cfn._custom_request(stack, "Update", resource, properties, old)
+
+    def delete(self, stack: LocalStack, resource: StackResource) -> None:
+        self._cfn._custom_request(stack, "Delete", resource, resource.properties)
+
+
+# -- the function stack's resource types ----------------------------------------------------------------
+
+
+class _NativeResources:
+    """IAM roles and policies, log groups, functions and permissions, made with the world's APIs."""
+
+    UPDATE_UNSUPPORTED = "Updating {type} ({logical_id}) is not supported by the local CloudFormation"
+
+    def __init__(self, world: World, lambdas: Lambdas, code_dir: str | None) -> None:
+        self._world = world
+        self._lambdas = lambdas
+        self._code_dir = code_dir
+
+    def create(self, stack: LocalStack, resource: StackResource, properties: dict[str, Any]) -> tuple[str, Any]:
+        creators: dict[str, Callable[[LocalStack, str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
+            "AWS::IAM::Role": self._create_role,
+            "AWS::IAM::RolePolicy": self._create_role_policy,
+            "AWS::Logs::LogGroup": self._create_log_group,
+            "AWS::Serverless::Function": self._create_function,
+            "AWS::Lambda::Function": self._create_function,
+            "AWS::Lambda::Permission": self._create_permission,
+        }
+        return creators[resource.resource_type](stack, resource.logical_id, properties)
+
+    def update(
+        self, stack: LocalStack, resource: StackResource, properties: dict[str, Any], old: dict[str, Any]
+    ) -> tuple[str, Any]:
+        message = self.UPDATE_UNSUPPORTED.format(type=resource.resource_type, logical_id=resource.logical_id)
+        raise ResourceFailedError(message, request_sent=False)
+
+    def delete(self, stack: LocalStack, resource: StackResource) -> None:
+        kind, properties, physical_id = resource.resource_type, resource.properties, resource.physical_id
+        if kind == "AWS::IAM::Role":
+            self._delete_role(physical_id)
+        elif kind == "AWS::IAM::RolePolicy":
+            iam = self._world.client("iam")
+            _ignore_missing(lambda: iam.delete_role_policy(RoleName=properties["RoleName"], PolicyName=physical_id))
+        elif kind == "AWS::Logs::LogGroup":
+            logs = self._world.client("logs")
+            _ignore_missing(lambda: logs.delete_log_group(logGroupName=physical_id))
+        elif kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            if self._lambdas.is_registered(physical_id):
+                self._lambdas.unregister(physical_id)
+        elif kind == "AWS::Lambda::Permission":
+            client = self._world.client("lambda")
+            _ignore_missing(
+                lambda: client.remove_permission(FunctionName=properties["FunctionName"], StatementId=physical_id)
+            )
+
+    def _create_role(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        iam = self._world.client("iam")
+        name = str(properties.get("RoleName") or generated_name(stack.name, logical_id, 64))
+        optional = {key: properties[key] for key in ("Path", "Description", "MaxSessionDuration") if key in properties}
+        role = iam.create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(properties["AssumeRolePolicyDocument"]), **optional
+        )["Role"]
+        for policy in properties.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            )
+        for policy_arn in properties.get("ManagedPolicyArns", []):
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+        return name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+    def _delete_role(self, name: str) -> None:
+        iam = self._world.client("iam")
+        try:
+            for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+            for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+            iam.delete_role(RoleName=name)
+        except iam.exceptions.NoSuchEntityException:
+            pass  # already gone: a delete must succeed then
+
+    def _create_role_policy(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        self._world.client("iam").put_role_policy(
+            RoleName=properties["RoleName"],
+            PolicyName=properties["PolicyName"],
+            PolicyDocument=json.dumps(properties["PolicyDocument"]),
+        )
+        return str(properties["PolicyName"]), {}
+
+    def _create_log_group(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        logs = self._world.client("logs")
+        name = str(properties.get("LogGroupName") or generated_name(stack.name, logical_id, 512))
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in properties:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
+        arn = f"arn:aws:logs:{self._world.region}:{self._world.account_id}:log-group:{name}:*"
+        return name, {"Arn": arn}
+
+    def _create_function(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        unsupported = sorted(
+            set(properties)
+            & {
+                "Events",
+                "AutoPublishAlias",
+                "DeploymentPreference",
+                "ProvisionedConcurrencyConfig",
+                "FunctionUrlConfig",
+            }
+        )
+        if unsupported:
+            raise ResourceFailedError(f"{logical_id}: {', '.join(unsupported)} not supported by the local Lambda")
+        if "Role" not in properties:
+            raise ResourceFailedError(
+                f"{logical_id}: the local CloudFormation needs an explicit Role (no SAM Policies)"
+            )
+        runtime = str(properties.get("Runtime", "python3.13"))
+        if not runtime.startswith("python"):
+            raise ResourceFailedError(f"{logical_id}: runtime {runtime} cannot run locally (Python only)")
+        name = str(properties.get("FunctionName") or generated_name(stack.name, logical_id, 64))
+        variables = (properties.get("Environment") or {}).get("Variables") or {}
+        arn = self._lambdas.register(
+            name,
+            str(properties["Handler"]),
+            {key: str(cloudformation_strings(value)) for key, value in variables.items()},
+            int(properties.get("Timeout", 3)),  # SAM's and Lambda's defaults
+            int(properties.get("MemorySize", 128)),
+            role_arn=str(properties["Role"]),
+            code_dir=self._code_dir,
+        )
+        return name, {"Arn": arn}
+
+    def _create_permission(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        statement_id = generated_name(stack.name, logical_id, 100)
+        optional_keys = ("SourceArn", "SourceAccount", "EventSourceToken", "PrincipalOrgID", "FunctionUrlAuthType")
+        optional = {key: str(properties[key]) for key in optional_keys if key in properties}
+        self._world.client("lambda").add_permission(
+            FunctionName=str(properties["FunctionName"]),
+            StatementId=statement_id,
+            Action=str(properties["Action"]),
+            Principal=str(properties["Principal"]),
+            **optional,
+        )
+        return statement_id, {}
+
+
+NATIVE_TYPES = frozenset(
+    {
+        "AWS::IAM::Role",
+        "AWS::IAM::RolePolicy",
+        "AWS::Logs::LogGroup",
+        "AWS::Serverless::Function",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::Permission",
+    }
+)
+
+
+def _ignore_missing(call: Callable[[], Any]) -> None:
+    """Run a delete call; a resource that is already gone counts as deleted."""
+    try:
+        call()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code not in ("NoSuchEntity", "ResourceNotFoundException", "ResourceNotFound"):
+            raise
+
+
+# -- the engine -----------------------------------------------------------------------------------------
+
+
+class LocalCloudFormation:
+    """Stacks in the embedded world; every operation runs to its final status before it returns."""
+
+    def __init__(self, world: World, lambdas: Lambdas, printer: Callable[[str], None] = print) -> None:
+        self._world = world
+        self._lambdas = lambdas
+        self._printer = printer
+        self._lock = threading.RLock()
+        self._stacks: dict[str, LocalStack] = {}
+        self._providers: dict[str, dict[str, _Provider]] = {}
+        self._custom = _CustomResources(self)
+        self._bucket = f"cloudformation-custom-resource-response-{world.region.replace('-', '')}"
+        self._bucket_ready = False
+        env = world.client_env()
+        self._s3 = boto3.client(
+            "s3",
+            region_name=world.region,
+            endpoint_url=world.endpoint_url,
+            verify=world.ca_bundle,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            # SigV4 and path-style, as CloudFormation's ResponseURLs are; a bucket subdomain of localhost
+            # would not resolve.
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        # World time 0 shown as the wall-clock time the world started, so event times read like a clock.
+        self._clock_origin = time.time() - world.to_real(world.world_time())
+
+    # -- queries ----------------------------------------------------------------------------------------
+
+    @property
+    def stacks(self) -> dict[str, LocalStack]:
+        """The stacks that exist (a deleted stack is gone), by name."""
+        with self._lock:
+            return dict(self._stacks)
+
+    @property
+    def exports(self) -> dict[str, str]:
+        """Every export of every stack: name -> value."""
+        with self._lock:
+            return {name: value for stack in self._stacks.values() for name, value in stack.exports.items()}
+
+    def stack(self, name: str) -> LocalStack:
+        with self._lock:
+            if name not in self._stacks:
+                raise StackError(f"Stack with id {name} does not exist")
+            return self._stacks[name]
+
+    # -- operations ---------------------------------------------------------------------------------------
+
+    def deploy_function_stack(
+        self,
+        template_path: str,
+        stack_name: str,
+        parameters: Mapping[str, str] | None = None,
+        code_dir: str | None = None,
+    ) -> LocalStack:
+        """Create the SAM function stack: roles, policies, log group, the function (run by LocalLambda)."""
+        template = load_template(template_path)
+        transforms = template.get("Transform") or []
+        for transform in [transforms] if isinstance(transforms, str) else transforms:
+            if transform != SERVERLESS_TRANSFORM:
+                raise TemplateError(f"Transform {transform} is not supported by the local CloudFormation")
+        if "Globals" in template:
+            raise TemplateError("SAM Globals are not supported by the local CloudFormation; set each property")
+        providers: dict[str, _Provider] = dict.fromkeys(
+            NATIVE_TYPES, _NativeResources(self._world, self._lambdas, code_dir)
+        )
+        return self._create(stack_name, template, parameters, providers, function_stack=True)
+
+    def create_stack(self, name: str, template_path: str, parameters: Mapping[str, str] | None = None) -> LocalStack:
+        """Create a stack of custom resources; it ends CREATE_COMPLETE or, after a rollback, ROLLBACK_COMPLETE."""
+        template = load_template(template_path)
+        if template.get("Transform"):
+            raise TemplateError("Transforms are only supported in the function stack (deploy_function_stack)")
+        return self._create(name, template, parameters, {}, function_stack=False)
+
+    def update_stack(self, name: str, template_path: str, parameters: Mapping[str, str] | None = None) -> LocalStack:
+        """Update a stack; parameters not given keep their previous value (new ones take their Default)."""
+        stack = self.stack(name)
+        if stack.status not in _UPDATABLE:
+            raise StackError(f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+        template = load_template(template_path)
+        if template.get("Transform") and not stack.function_stack:
+            raise TemplateError("Transforms are only supported in the function stack (deploy_function_stack)")
+        return self._update(stack, template, parameters)
+
+    def delete_stack(self, name: str) -> LocalStack:
+        """Delete a stack: resources in reverse dependency order; DELETE_COMPLETE or DELETE_FAILED."""
+        stack = self.stack(name)
+        if stack.status.endswith("_IN_PROGRESS"):
+            raise StackError(f"Stack {name} is in {stack.status} state and can not be deleted now.")
+        users = self._export_users(stack, set(stack.exports))
+        if users:
+            self._stack_status(stack, "DELETE_FAILED", users)
+            return stack
+        self._stack_status(stack, "DELETE_IN_PROGRESS", "User Initiated")
+        needs = dependencies(stack.template, active_resources(stack.template, stack.conditions))
+        failed = self._delete_resources(stack, dict(stack.resources), needs)
+        if failed:
+            self._stack_status(
+                stack, "DELETE_FAILED", f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
+            )
+            return stack
+        self._stack_status(stack, "DELETE_COMPLETE")
+        with self._lock:
+            stack.exports = {}
+            self._stacks.pop(name, None)
+            self._providers.pop(name, None)
+        return stack
+
+    # -- create ---------------------------------------------------------------------------------------------
+
+    def _create(
+        self,
+        name: str,
+        template: dict[str, Any],
+        given: Mapping[str, str] | None,
+        providers: dict[str, _Provider],
+        *,
+        function_stack: bool,
+    ) -> LocalStack:
+        if _STACK_NAME.fullmatch(name) is None:
+            raise StackError(f"Stack name '{name}' must start with a letter and hold only letters, digits and hyphens")
+        stack_id = f"arn:aws:cloudformation:{self._world.region}:{self._world.account_id}:stack/{name}/{uuid.uuid4()}"
+        stack = LocalStack(name, stack_id, "CREATE_IN_PROGRESS", function_stack=function_stack)
+        plan = self._plan(stack, template, given, None, providers)
+        with self._lock:
+            if name in self._stacks:
+                raise StackError(f"Stack [{name}] already exists")
+            self._stacks[name] = stack
+            self._providers[name] = providers
+        self._adopt(stack, plan)
+        self._stack_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
+        failed = self._run_graph(
+            plan.order, plan.needs, lambda logical_id: self._create_resource(stack, plan, logical_id)
+        )
+        reason = f"The following resource(s) failed to create: [{', '.join(failed)}]. " if failed else ""
+        reason = reason or self._publish_outputs(stack)
+        if not reason:
+            self._stack_status(stack, "CREATE_COMPLETE")
+            return stack
+        self._stack_status(stack, "ROLLBACK_IN_PROGRESS", f"{reason}Rollback requested by user.")
+        attempted = {key: resource for key, resource in stack.resources.items() if resource.physical_id}
+        for logical_id in set(stack.resources) - set(attempted):
+            stack.resources.pop(logical_id)  # never reached its function: nothing to delete
+        failed_deletes = self._delete_resources(stack, attempted, plan.needs)
+        if failed_deletes:
+            self._stack_status(
+                stack, "ROLLBACK_FAILED", f"The following resource(s) failed to delete: [{', '.join(failed_deletes)}]. "
+            )
+        else:
+            self._stack_status(stack, "ROLLBACK_COMPLETE")
+        return stack
+
+    def _plan(
+        self,
+        stack: LocalStack,
+        template: dict[str, Any],
+        given: Mapping[str, str] | None,
+        previous: Mapping[str, ParameterValue] | None,
+        providers: Mapping[str, _Provider],
+    ) -> _Plan:
+        """Everything CloudFormation checks before the first resource event; raises TemplateError."""
+        parameters = resolve_parameters(template, given, previous)
+        context = StackContext(
+            stack.name,
+            stack.stack_id,
+            self._world.region,
+            self._world.account_id,
+            parameters,
+            exports=self.exports,
+            mappings=template.get("Mappings") or {},
+        )
+        conditions = evaluate_conditions(template, context)
+        resources = active_resources(template, conditions)
+        for logical_id, resource in resources.items():
+            kind = resource["Type"]
+            if not is_custom_type(kind) and kind not in providers:
+                supported = "custom resources" + (f" and {', '.join(sorted(providers))}" if providers else "")
+                raise TemplateError(
+                    f"Resource {logical_id}: type {kind} is not supported by the local CloudFormation "
+                    f"(supported in this stack: {supported})"
+                )
+        needs = dependencies(template, resources)
+        order = creation_order(needs)
+        check_outputs(template)
+        imports = import_names(template, replace(context, conditions=conditions))
+        missing = sorted(imports - set(context.exports))
+        if missing:
+            raise TemplateError(f"No export named {missing[0]} found.")
+        return _Plan(template, parameters, conditions, resources, needs, order, imports)
+
+    def _adopt(self, stack: LocalStack, plan: _Plan) -> None:
+        with self._lock:
+            stack.template, stack.parameters, stack.conditions = plan.template, plan.parameters, plan.conditions
+            stack.imports = set(plan.imports)
+
+    def _create_resource(self, stack: LocalStack, plan: _Plan, logical_id: str) -> bool:
+        definition = plan.resources[logical_id]
+        resource = StackResource(
+            logical_id,
+            definition["Type"],
+            deletion_policy=str(definition.get("DeletionPolicy", "Delete")),
+            update_replace_policy=str(definition.get("UpdateReplacePolicy", "Delete")),
+        )
+        with self._lock:
+            stack.resources[logical_id] = resource
+        try:
+            properties = self._resolve(stack, definition.get("Properties") or {})
+            resource.properties = properties
+            self._resource_status(stack, resource, "CREATE_IN_PROGRESS")
+            physical_id, attributes = self._provider(stack, resource).create(stack, resource, properties)
+        except ResourceFailedError as error:
+            with self._lock:
+                resource.physical_id = error.physical_id
+            self._resource_status(stack, resource, "CREATE_FAILED", error.reason)
+            return False
+        except Exception as error:  # an AWS error of a native resource fails that resource, as in CloudFormation
+            self._resource_status(stack, resource, "CREATE_FAILED", str(error))
+            return False
+        with self._lock:
+            resource.physical_id, resource.attributes = physical_id, dict(attributes)
+        self._resource_status(stack, resource, "CREATE_COMPLETE")
+        return True
+
+    # -- update ---------------------------------------------------------------------------------------------
+
+    def _update(self, stack: LocalStack, template: dict[str, Any], given: Mapping[str, str] | None) -> LocalStack:
+        with self._lock:
+            providers = self._providers[stack.name]
+        plan = self._plan(stack, template, given, stack.parameters, providers)
+        changed_types = sorted(
+            logical_id
+            for logical_id, definition in plan.resources.items()
+            if logical_id in stack.resources and stack.resources[logical_id].resource_type != definition["Type"]
+        )
+        if changed_types:
+            raise TemplateError(
+                "Update of resource type is not permitted. The new template modifies resource type of the "
+                f"following resources: [{', '.join(changed_types)}]"
+            )
+        if plan.template == stack.template and plan.parameters == stack.parameters:
+            raise StackError("No updates are to be performed.")
+        with self._lock:
+            before = copy.deepcopy(stack)
+        self._adopt(stack, plan)
+        self._stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+        journal = _UpdateJournal()
+        failed = self._run_graph(
+            plan.order, plan.needs, lambda logical_id: self._update_resource(stack, plan, logical_id, journal)
+        )
+        reason = ""
+        if failed:
+            verb = "update" if any(logical_id in before.resources for logical_id in failed) else "create"
+            reason = f"The following resource(s) failed to {verb}: [{', '.join(failed)}]. "
+        reason = reason or self._export_users(stack, self._changed_exports(before, stack), updating=True)
+        reason = reason or self._publish_outputs(stack)
+        if not reason:
+            self._finish_update(stack, before, plan, journal)
+        else:
+            self._roll_back_update(stack, before, plan, journal, reason)
+        return stack
+
+    def _update_resource(self, stack: LocalStack, plan: _Plan, logical_id: str, journal: _UpdateJournal) -> bool:
+        with self._lock:
+            resource = stack.resources.get(logical_id)
+        if resource is None:
+            created = self._create_resource(stack, plan, logical_id)
+            with self._lock:
+                journal.created.append(logical_id)
+            return created
+        try:
+            properties = self._resolve(stack, plan.resources[logical_id].get("Properties") or {})
+        except ResourceFailedError as error:
+            self._resource_status(stack, resource, "UPDATE_FAILED", error.reason)
+            return False
+        with self._lock:
+            resource.deletion_policy = str(plan.resources[logical_id].get("DeletionPolicy", "Delete"))
+            resource.update_replace_policy = str(plan.resources[logical_id].get("UpdateReplacePolicy", "Delete"))
+        if properties == resource.properties:
+            return True
+        self._resource_status(stack, resource, "UPDATE_IN_PROGRESS")
+        try:
+            physical_id, attributes = self._provider(stack, resource).update(
+                stack, resource, properties, resource.properties
+            )
+        except ResourceFailedError as error:
+            if error.request_sent:
+                with self._lock:
+                    journal.attempted[logical_id] = properties
+            self._resource_status(stack, resource, "UPDATE_FAILED", error.reason)
+            return False
+        except Exception as error:  # an AWS error of a native resource fails that resource
+            self._resource_status(stack, resource, "UPDATE_FAILED", str(error))
+            return False
+        with self._lock:
+            if physical_id != resource.physical_id:
+                journal.replaced[logical_id] = replace(resource)
+                resource = replace(resource)
+                stack.resources[logical_id] = resource
+            else:
+                journal.attempted[logical_id] = properties
+            resource.physical_id, resource.properties, resource.attributes = physical_id, properties, dict(attributes)
+        self._resource_status(stack, resource, "UPDATE_COMPLETE")
+        return True
+
+    def _finish_update(self, stack: LocalStack, before: LocalStack, plan: _Plan, journal: _UpdateJournal) -> None:
+        self._stack_status(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+        old_needs = dependencies(before.template, active_resources(before.template, before.conditions))
+        removed = {key: resource for key, resource in stack.resources.items() if key not in plan.resources}
+        self._delete_resources(stack, removed, old_needs)
+        # The old copies of replaced resources: never in stack.resources again, Delete with their old ids.
+        replaced = {
+            key: replace(old, deletion_policy=old.update_replace_policy) for key, old in journal.replaced.items()
+        }
+        self._delete_resources(stack, replaced, plan.needs, keep_records=True)
+        self._stack_status(stack, "UPDATE_COMPLETE")
+
+    def _roll_back_update(
+        self, stack: LocalStack, before: LocalStack, plan: _Plan, journal: _UpdateJournal, reason: str
+    ) -> None:
+        self._stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        with self._lock:
+            stack.template, stack.parameters, stack.conditions = before.template, before.parameters, before.conditions
+            stack.imports = before.imports
+        obsolete: dict[str, StackResource] = {}
+        # A replacement is undone by going back to the old resource, which cleanup never reached; the new one
+        # is deleted (CloudFormation sends its Delete with the new PhysicalResourceId).
+        for logical_id, old in journal.replaced.items():
+            with self._lock:
+                obsolete[logical_id] = stack.resources[logical_id]
+                stack.resources[logical_id] = old
+            self._resource_status(stack, old, "UPDATE_COMPLETE")
+        for logical_id in journal.created:
+            with self._lock:
+                created = stack.resources.pop(logical_id)
+            if created.physical_id:
+                obsolete[logical_id] = created
+        # Resources changed in place, and those whose Update was sent but failed, get an ordinary Update back
+        # to the old properties (old and new swapped), in the old template's order.
+        old_needs = dependencies(before.template, active_resources(before.template, before.conditions))
+        to_revert = [logical_id for logical_id in old_needs if logical_id in journal.attempted]
+        failed = self._run_graph(
+            to_revert,
+            old_needs,
+            lambda logical_id: self._revert_resource(stack, before, logical_id, journal, obsolete),
+            stop_on_failure=False,
+        )
+        if failed:
+            self._stack_status(
+                stack, "UPDATE_ROLLBACK_FAILED", f"The following resource(s) failed to update: [{', '.join(failed)}]. "
+            )
+            return
+        self._stack_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        self._delete_resources(stack, obsolete, {**old_needs, **plan.needs}, keep_records=True)
+        with self._lock:
+            stack.outputs, stack.exports = before.outputs, before.exports
+        self._stack_status(stack, "UPDATE_ROLLBACK_COMPLETE")
+
+    def _revert_resource(
+        self,
+        stack: LocalStack,
+        before: LocalStack,
+        logical_id: str,
+        journal: _UpdateJournal,
+        obsolete: dict[str, StackResource],
+    ) -> bool:
+        with self._lock:
+            resource = stack.resources[logical_id]
+        old_properties = before.resources[logical_id].properties
+        self._resource_status(stack, resource, "UPDATE_IN_PROGRESS")
+        try:
+            physical_id, attributes = self._provider(stack, resource).update(
+                stack, resource, old_properties, journal.attempted[logical_id]
+            )
+        except Exception as error:  # a failed rollback step fails the rollback (UPDATE_ROLLBACK_FAILED)
+            self._resource_status(stack, resource, "UPDATE_FAILED", getattr(error, "reason", str(error)))
+            return False
+        with self._lock:
+            if physical_id != resource.physical_id:
+                obsolete[logical_id] = replace(resource)
+                resource = replace(resource)
+                stack.resources[logical_id] = resource
+            resource.physical_id, resource.properties, resource.attributes = (
+                physical_id,
+                old_properties,
+                dict(attributes),
+            )
+        self._resource_status(stack, resource, "UPDATE_COMPLETE")
+        return True
+
+    # -- delete ---------------------------------------------------------------------------------------------
+
+    def _delete_resources(
+        self,
+        stack: LocalStack,
+        resources: Mapping[str, StackResource],
+        needs: Mapping[str, set[str]],
+        *,
+        keep_records: bool = False,
+    ) -> list[str]:
+        """Delete ``resources`` (dependents first), concurrently where independent; returns the failed ids.
+
+        Deleted (or retained) resources leave ``stack.resources`` unless ``keep_records`` (copies that the
+        stack no longer lists: replaced or rolled-back resources).
+        """
+        names = set(resources)
+        dependents = {name: {other for other in names if name in needs.get(other, set())} for name in names}
+        order = list(reversed(creation_order({name: needs.get(name, set()) & names for name in names})))
+
+        def delete(logical_id: str) -> bool:
+            resource = resources[logical_id]
+            if resource.deletion_policy == "Retain":
+                self._resource_status(stack, resource, "DELETE_SKIPPED")
+            elif resource.physical_id:
+                self._resource_status(stack, resource, "DELETE_IN_PROGRESS")
+                try:
+                    self._provider(stack, resource).delete(stack, resource)
+                except Exception as error:  # reported as DELETE_FAILED with the reason, as CloudFormation does
+                    self._resource_status(stack, resource, "DELETE_FAILED", getattr(error, "reason", str(error)))
+                    return False
+                self._resource_status(stack, resource, "DELETE_COMPLETE")
+            if not keep_records:
+                with self._lock:
+                    stack.resources.pop(logical_id, None)
+            return True
+
+        return self._run_graph(order, dependents, delete, stop_on_failure=False)
+
+    # -- custom resource requests ------------------------------------------------------------------------
+
+    def _custom_request(
+        self,
+        stack: LocalStack,
+        request_type: str,
+        resource: StackResource,
+        properties: dict[str, Any],
+        old_properties: dict[str, Any] | None = None,
+    ) -> tuple[str, Any]:
+        """Send one request to the ServiceToken's function and wait for its answer in S3."""
+        token = properties.get("ServiceToken")
+        if not isinstance(token, str) or not token:
+            raise ResourceFailedError("ServiceToken must be the ARN of a function", request_sent=False)
+        if not self._lambdas.is_registered(token):
+            raise ResourceFailedError(f"Invalid service token: no local function {token}", request_sent=False)
+        timeout = _service_timeout(properties.get("ServiceTimeout"))
+        request_id = str(uuid.uuid4())
+        key = f"{quote(stack.stack_id, safe='')}|{resource.logical_id}|{request_id}"
+        event: dict[str, Any] = {
+            "RequestType": request_type,
+            "ServiceToken": token,
+            "ResponseURL": self._response_url(key),
+            "StackId": stack.stack_id,
+            "RequestId": request_id,
+            "ResourceType": resource.resource_type,
+            "LogicalResourceId": resource.logical_id,
+            "ResourceProperties": cloudformation_strings(properties),
+        }
+        if request_type != "Create":
+            event["PhysicalResourceId"] = resource.physical_id
+        if old_properties is not None:
+            event["OldResourceProperties"] = cloudformation_strings(old_properties)
+        self._lambdas.invoke_async(token, event)
+        body = self._await_answer(key, timeout)
+        if body is None:
+            # The rollback Delete after an unanswered Create needs an id: CloudFormation sends one it made up.
+            fallback_id = resource.physical_id or generated_name(stack.name, resource.logical_id, 64)
+            raise ResourceFailedError(
+                "CloudFormation did not receive a response from your Custom Resource. "
+                f"Please check your logs for requestId [{request_id}].",
+                fallback_id,
+            )
+        answer = _parse_answer(body, event)
+        physical_id = str(answer.get("PhysicalResourceId") or "")
+        if answer["Status"] == "FAILED":
+            raise ResourceFailedError(
+                "Received response status [FAILED] from custom resource. Message returned: "
+                f"{answer.get('Reason', '')} (RequestId: {request_id})",
+                physical_id or resource.physical_id,
+            )
+        with self._lock:
+            resource.answer_object = key
+        return physical_id, dict(answer.get("Data") or {})
+
+    def _response_url(self, key: str) -> str:
+        with self._lock:
+            if not self._bucket_ready:
+                with contextlib.suppress(self._s3.exceptions.BucketAlreadyOwnedByYou):
+                    self._s3.create_bucket(Bucket=self._bucket)
+                self._bucket_ready = True
+        url: str = self._s3.generate_presigned_url(
+            "put_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=RESPONSE_URL_EXPIRES
+        )
+        return url
+
+    def _await_answer(self, key: str, timeout_world_seconds: float) -> bytes | None:
+        """The answer's body once it is in S3, or None after the timeout (world time)."""
+        deadline = self._world.world_time() + timeout_world_seconds
+        interval = min(max(self._world.to_real(1.0), 0.01), 0.5)
+        while True:
+            if self._answer_present(key):
+                try:
+                    body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+                    return body
+                except self._s3.exceptions.NoSuchKey:
+                    pass
+            if self._world.world_time() >= deadline:
+                return None
+            time.sleep(interval)
+
+    def _answer_present(self, key: str) -> bool:
+        """Whether the answer has landed, looked up in moto's S3 in this process (no request per check)."""
+        try:
+            bucket = get_backend("s3")[self._world.account_id]["aws"].buckets.get(self._bucket)
+        except (KeyError, AttributeError):  # moto's internals moved: ask S3 itself every time
+            return True
+        return bucket is not None and key in bucket.keys
+
+    # -- shared steps -------------------------------------------------------------------------------------
+
+    def _provider(self, stack: LocalStack, resource: StackResource) -> _Provider:
+        if is_custom_type(resource.resource_type):
+            return self._custom
+        with self._lock:
+            return self._providers[stack.name][resource.resource_type]
+
+    def _context(self, stack: LocalStack) -> StackContext:
+        with self._lock:
+            return StackContext(
+                stack.name,
+                stack.stack_id,
+                self._world.region,
+                self._world.account_id,
+                dict(stack.parameters),
+                {key: resource.physical_id for key, resource in stack.resources.items() if resource.physical_id},
+                {key: dict(resource.attributes) for key, resource in stack.resources.items() if resource.physical_id},
+                self.exports,
+                dict(stack.conditions),
+                stack.template.get("Mappings") or {},
+            )
+
+    def _resolve(self, stack: LocalStack, value: Any) -> Any:
+        """``value`` resolved in the stack's current context; failures as CloudFormation words them."""
+        try:
+            return resolve(value, self._context(stack))
+        except AttributeNotFoundError as error:
+            raise ResourceFailedError(self._attribute_error(stack, error), request_sent=False) from None
+        except TemplateError as error:
+            raise ResourceFailedError(str(error), request_sent=False) from None
+
+    def _attribute_error(self, stack: LocalStack, error: AttributeNotFoundError) -> str:
+        resource = stack.resources.get(error.logical_id)
+        if resource is not None and is_custom_type(resource.resource_type):
+            return (
+                f"CustomResource attribute error: Vendor response doesn't contain {error.attribute} key in object "
+                f"{resource.answer_object} in S3 bucket {self._bucket}"
+            )
+        return (
+            f"Template error: resource {error.logical_id} does not support attribute type {error.attribute} "
+            "in Fn::GetAtt"
+        )
+
+    def _publish_outputs(self, stack: LocalStack) -> str:
+        """Resolve the outputs and record them and their exports; the failure reason, or ''."""
+        try:
+            outputs = resolve_outputs(stack.template, self._context(stack))
+        except AttributeNotFoundError as error:
+            return self._attribute_error(stack, error) + ". "
+        except TemplateError as error:
+            return f"{error}. "
+        exports = {output.export_name: output.value for output in outputs.values() if output.export_name}
+        with self._lock:
+            for name in exports:
+                owner = next(
+                    (other for other in self._stacks.values() if name in other.exports and other is not stack), None
+                )
+                if owner is not None:
+                    return f"Export with name {name} is already exported by stack {owner.name}. "
+            stack.outputs = {name: output.value for name, output in outputs.items()}
+            stack.exports = exports
+        return ""
+
+    def _changed_exports(self, before: LocalStack, stack: LocalStack) -> set[str]:
+        """Exports an update would remove or change (values as they will resolve are checked after outputs)."""
+        try:
+            outputs = resolve_outputs(stack.template, self._context(stack))
+        except TemplateError:
+            return set()  # reported by _publish_outputs
+        after = {output.export_name: output.value for output in outputs.values() if output.export_name}
+        return {name for name, value in before.exports.items() if after.get(name) != value}
+
+    def _export_users(self, stack: LocalStack, exports: set[str], *, updating: bool = False) -> str:
+        """A reason if another stack imports one of ``exports``, else ''."""
+        with self._lock:
+            for name in sorted(exports):
+                for other in self._stacks.values():
+                    if other is not stack and name in other.imports:
+                        if updating:
+                            return f"Cannot update export {name} as it is in use by {other.name}. "
+                        return f"Export {name} cannot be deleted as it is in use by {other.name}"
+        return ""
+
+    def _run_graph(
+        self,
+        order: list[str],
+        needs: Mapping[str, set[str]],
+        step: Callable[[str], bool],
+        *,
+        stop_on_failure: bool = True,
+    ) -> list[str]:
+        """Run ``step`` for each id once the ids it needs have succeeded; independent ids run concurrently.
+
+        With ``stop_on_failure``, nothing new starts after a failure (what runs ends). Returns the failed ids.
+        """
+        members = set(order)
+        pending = list(order)
+        done: set[str] = set()
+        failed: list[str] = []
+        running: dict[Future[bool], str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, len(order)), thread_name_prefix="local-cfn") as pool:
+            while pending or running:
+                if failed and stop_on_failure:
+                    pending = []
+                for name in [name for name in pending if needs.get(name, set()) & members <= done]:
+                    pending.remove(name)
+                    running[pool.submit(step, name)] = name
+                if not running:
+                    break  # what is left waits on something that failed
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    try:
+                        succeeded = future.result()
+                    except Exception:  # a step reports its own failure; an escaped error still fails it
+                        succeeded = False
+                    if succeeded:
+                        done.add(name)
+                    else:
+                        failed.append(name)
+        return failed
+
+    # -- events -------------------------------------------------------------------------------------------
+
+    def _now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self._clock_origin + self._world.world_time())
+
+    def _record(self, stack: LocalStack, event: StackEvent) -> None:
+        with self._lock:
+            stack.events.append(event)
+            self._printer(event.line())
+
+    def _stack_status(self, stack: LocalStack, status: str, reason: str = "") -> None:
+        with self._lock:
+            stack.status, stack.status_reason = status, reason
+            self._record(
+                stack, StackEvent(self._now(), stack.name, stack.name, stack.stack_id, STACK_TYPE, status, reason)
+            )
+
+    def _resource_status(self, stack: LocalStack, resource: StackResource, status: str, reason: str = "") -> None:
+        with self._lock:
+            resource.status, resource.status_reason = status, reason
+            event = StackEvent(
+                self._now(),
+                stack.name,
+                resource.logical_id,
+                resource.physical_id,
+                resource.resource_type,
+                status,
+                reason,
+            )
+            self._record(stack, event)
+
+
+@dataclass
+class _UpdateJournal:
+    """What an update did, for its cleanup or its rollback."""
+
+    created: list[str] = field(default_factory=list)
+    attempted: dict[str, dict[str, Any]] = field(default_factory=dict)  # in-place updates sent: new properties
+    replaced: dict[str, StackResource] = field(default_factory=dict)  # the old resource of each replacement
+
+
+def _service_timeout(value: Any) -> float:
+    if value is None:
+        return DEFAULT_SERVICE_TIMEOUT
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        seconds = 0
+    if not 1 <= seconds <= DEFAULT_SERVICE_TIMEOUT:
+        raise ResourceFailedError(
+            f"ServiceTimeout must be a whole number of seconds from 1 to 3600, not {value!r}", request_sent=False
+        )
+    return float(seconds)
+
+
+def _parse_answer(body: bytes, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer, checked as CloudFormation checks it; ResourceFailedError when it is unusable."""
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise ResourceFailedError("Response object is too long.")
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise ResourceFailedError("Invalid response object: the response is not valid JSON") from None
+    if not isinstance(answer, dict) or answer.get("Status") not in ("SUCCESS", "FAILED"):
+        raise ResourceFailedError("Invalid response object: Status must be SUCCESS or FAILED")
+    for key in ("StackId", "RequestId", "LogicalResourceId"):
+        if answer.get(key) != event[key]:
+            raise ResourceFailedError(f"Invalid response object: {key} does not match the request")
+    physical_id = answer.get("PhysicalResourceId")
+    if answer["Status"] == "SUCCESS" and (
+        not isinstance(physical_id, str) or not physical_id or len(physical_id) > MAX_PHYSICAL_ID
+    ):
+        raise ResourceFailedError("Invalid PhysicalResourceId")
+    if answer.get("Data") is not None and not isinstance(answer["Data"], dict):
+        raise ResourceFailedError("Invalid response object: Data must be a map")
+    return answer
