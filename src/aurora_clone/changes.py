@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from aurora_clone.clone_state import ClusterView, DesiredClone
 from aurora_clone.ownership import is_ownership_tag
@@ -27,8 +28,9 @@ class CurrentClone:
     """What the clone being updated actually is, as far as a replacement is concerned."""
 
     cluster_id: str
-    source: str | None  # the cluster it was cloned from (its ownership tag)
+    source: str | None  # the SourceClusterId it was made for (its ownership tag)
     subnet_group: str | None
+    data_time: datetime | None = None  # when its data was taken (its data-time tag)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def classify_update(old: CloneProperties | None, new: CloneProperties, current: 
     """Decide between an in-place change and a replacement.
 
     A replacing property counts as changed when the template changed it and the clone is not already
-    what the new value asks for. So the rollback of a failed replacement (old and new swapped, the clone
+    what the new value asks for; ``CopyCreatedSince`` replaces only when it moves past the clone's data
+    time. So the rollback of a failed replacement (old and new swapped, the clone
     untouched) changes nothing, and old properties that no longer parse decide nothing. A replacement
     needs a new identifier, so one that would keep an explicit ``ClusterId`` is refused, as CloudFormation
     refuses it for its own custom-named resources.
@@ -69,6 +72,9 @@ def classify_update(old: CloneProperties | None, new: CloneProperties, current: 
         actual = _differs_from_actual(name, new, current)
         if template_changed and (actual if actual is not None else old is not None):
             changed.append(name)
+    since, data_time = new.copy_created_since, current.data_time
+    if since is not None and data_time is not None and since > data_time:
+        changed.append("CopyCreatedSince")  # the clone's data is older than now asked for: fresher data
     if changed and new.cluster_id == current.cluster_id:
         return UpdateDecision(
             tuple(changed),

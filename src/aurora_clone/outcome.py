@@ -25,6 +25,7 @@ class Job:
     desired: DesiredClone | None = None
     replacing: str | None = None  # the clone a replacement supersedes; set only while replacing
     failure: str | None = None  # a teardown that ends in FAILED with this reason (a discarded replacement)
+    purge_older_than: float | None = None  # PurgeObsoleteCopies: MaxCopyAge in seconds, once the clone is ready
 
     def discard(self, reason: str) -> Job:
         """Turn a failed replacement into the teardown of the half-made clone, then FAILED."""
@@ -42,7 +43,7 @@ class Job:
         }
         if self.desired is not None:
             data["desired"] = self.desired.to_dict()
-        for key in ("replacing", "failure"):
+        for key in ("replacing", "failure", "purge_older_than"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data

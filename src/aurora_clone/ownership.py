@@ -11,7 +11,9 @@ MANAGED_BY_VALUE = "aurora-clone"
 STACK_ID_TAG = "aurora-clone:stack-id"
 LOGICAL_ID_TAG = "aurora-clone:logical-id"
 REQUEST_TAG = "aurora-clone:request"
-SOURCE_TAG = "aurora-clone:source-cluster"
+SOURCE_TAG = "aurora-clone:source-cluster"  # the SourceClusterId asked for
+CLONED_FROM_TAG = "aurora-clone:cloned-from"  # the cluster actually cloned: the source or one of its copies
+FULL_COPY_TAG = "aurora-clone:full-copy"  # "true" when the resource had to be made a full copy
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from aurora_clone.naming import is_valid_identifier
 from aurora_clone.ownership import TAG_PREFIX
+from aurora_clone.pool.select import DEFAULT_MAX_COPY_AGE
+from aurora_clone.timespec import parse_duration, parse_timestamp
 
 # Keys CloudFormation itself adds to ResourceProperties.
 CLOUDFORMATION_KEYS = frozenset({"ServiceToken", "ServiceTimeout"})
 
 MAX_SERVICE_TIMEOUT_SECONDS = 3600  # CloudFormation's default and maximum for custom resources.
 MAX_INSTANCES = 16  # Aurora: one writer and up to 15 readers.
-MAX_USER_TAGS = 45  # RDS allows 50 tags per resource; this tool writes 5 of its own.
+MAX_USER_TAGS = 42  # RDS allows 50 tags per resource; this tool writes up to 8 of its own.
 
 _ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:cluster:(?P<id>[^:]+)$")
 _INSTANCE_CLASS = re.compile(r"^db\.(serverless|[a-z0-9-]+\.[a-z0-9]+)$")
@@ -50,6 +53,10 @@ class CloneProperties:
     db_parameter_group_name: str | None = None
     port: int | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    copy_ok: bool = False
+    max_copy_age: timedelta = DEFAULT_MAX_COPY_AGE
+    copy_created_since: datetime | None = None
+    purge_obsolete_copies: bool = False
     service_timeout: int = MAX_SERVICE_TIMEOUT_SECONDS
 
     @property
@@ -109,6 +116,35 @@ class _Reader:
             self.problems.append(f"{name} must be between {low} and {high}, got {number}.")
             return default
         return number
+
+    def boolean(self, name: str) -> bool:
+        text = self._scalar(name)
+        if text is None:
+            return False
+        if text.lower() not in ("true", "false"):
+            self.problems.append(f"{name} must be true or false, got '{text}'.")
+            return False
+        return text.lower() == "true"
+
+    def duration(self, name: str) -> timedelta:
+        text = self._scalar(name)
+        if text is None:
+            return DEFAULT_MAX_COPY_AGE
+        try:
+            return parse_duration(text)
+        except ValueError as error:
+            self.problems.append(f"{name} {error}")
+            return DEFAULT_MAX_COPY_AGE
+
+    def timestamp(self, name: str) -> datetime | None:
+        text = self._scalar(name)
+        if text is None:
+            return None
+        try:
+            return parse_timestamp(text)
+        except ValueError as error:
+            self.problems.append(f"{name} {error}")
+            return None
 
     def source(self, name: str) -> str | None:
         text = self._scalar(name)
@@ -197,6 +233,10 @@ class _Reader:
         return tuple(pairs.items())
 
 
+def _flag(reader: _Reader, name: str) -> bool:
+    return reader.boolean(name)
+
+
 def _port(reader: _Reader, name: str) -> int | None:
     port: int | None = reader.integer(name, 1150, 65535)
     return port
@@ -219,4 +259,8 @@ _PARSERS: dict[str, tuple[str, Any]] = {
     "DBParameterGroupName": ("db_parameter_group_name", _Reader.resource_name),
     "Port": ("port", _port),
     "Tags": ("tags", _Reader.tags),
+    "CopyOk": ("copy_ok", _flag),
+    "MaxCopyAge": ("max_copy_age", _Reader.duration),
+    "CopyCreatedSince": ("copy_created_since", _Reader.timestamp),
+    "PurgeObsoleteCopies": ("purge_obsolete_copies", _flag),
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -15,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aurora_clone.clone_state import ClusterView, InstanceView
+from aurora_clone.pool.model import ClusterFacts, Snapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -156,6 +158,28 @@ class RdsGateway:
             tags=_tags(raw.get("TagList")),
         )
 
+    def list_clusters(self) -> Snapshot:
+        """Every cluster in the account and Region, as the clone-slot and pool decisions see them."""
+        paginator = self._client.get_paginator("describe_db_clusters")
+        try:
+            raw_clusters = [item for page in paginator.paginate() for item in page.get("DBClusters", [])]
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, "the account's DB clusters") from error
+        return Snapshot(
+            tuple(
+                ClusterFacts(
+                    identifier=raw["DBClusterIdentifier"],
+                    status=raw.get("Status", ""),
+                    engine=raw.get("Engine", ""),
+                    clone_group_id=raw.get("CloneGroupId") or None,
+                    created=raw.get("ClusterCreateTime") or datetime.now(UTC),
+                    tags=_tags(raw.get("TagList")),
+                    instance_count=len(raw.get("DBClusterMembers", [])),
+                )
+                for raw in raw_clusters
+            )
+        )
+
     def restore_clone(
         self,
         *,
@@ -166,8 +190,13 @@ class RdsGateway:
         security_groups: tuple[str, ...] | None,
         cluster_parameter_group: str | None,
         port: int | None,
+        full_copy: bool = False,
     ) -> None:
-        """A copy-on-write clone of ``source``, at its latest restorable time (REFERENCE: Aurora clones)."""
+        """A copy-on-write clone of ``source`` (or a full copy), at its latest restorable time.
+
+        REFERENCE (Aurora clones): without ``RestoreType=copy-on-write`` the restore is a full copy, and
+        ``RestoreToTime`` cannot be combined with copy-on-write, hence ``UseLatestRestorableTime``.
+        """
         optional = {
             "DBSubnetGroupName": subnet_group,
             "VpcSecurityGroupIds": list(security_groups) if security_groups else None,
@@ -179,7 +208,7 @@ class RdsGateway:
             "restore_db_cluster_to_point_in_time",
             DBClusterIdentifier=cluster_id,
             SourceDBClusterIdentifier=source,
-            RestoreType="copy-on-write",
+            RestoreType="full-copy" if full_copy else "copy-on-write",
             UseLatestRestorableTime=True,
             Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
             **{key: value for key, value in optional.items() if value is not None},

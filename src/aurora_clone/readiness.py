@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aurora_clone.clone_state import ClusterView, DesiredClone, InstanceView
 from aurora_clone.naming import instance_id, instance_number
-from aurora_clone.ownership import Owner
+from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, Owner
 
 # Statuses from which RDS will not recover by itself (REFERENCE: Aurora cluster statuses).
 TERMINAL_STATUSES = frozenset(
@@ -106,6 +106,8 @@ def plan_convergence(desired: DesiredClone, cluster: ClusterView | None) -> Step
         )
     if cluster.status in TERMINAL_STATUSES:
         return Broken(f"DB cluster '{cluster.identifier}' is in status '{cluster.status}' and cannot recover.")
+    if cluster.status == "deleting":
+        return Broken(f"DB cluster '{cluster.identifier}' is being deleted.")
     ours = _instances_by_number(cluster)
     for instance in ours.values():
         if instance.status in TERMINAL_STATUSES:
@@ -143,6 +145,20 @@ def plan_teardown(cluster: ClusterView | None, owner: Owner) -> Step:
             f"DB cluster '{cluster.identifier}' has instances this resource did not create "
             f"({', '.join(foreign)}); delete them, then delete the stack again."
         )
+    return _delete_step(cluster)
+
+
+def plan_copy_teardown(cluster: ClusterView) -> Step:
+    """The next step in deleting a pool copy this tool made: its own instances first, then the cluster."""
+    if cluster.deletion_protection:
+        return Broken(f"DB cluster '{cluster.identifier}' has deletion protection on; it is left alone.")
+    owned = all(instance.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE for instance in cluster.instances)
+    if not owned:
+        return Broken(f"DB cluster '{cluster.identifier}' has instances this tool did not create; it is left alone.")
+    return _delete_step(cluster)
+
+
+def _delete_step(cluster: ClusterView) -> Step:
     if cluster.instances:
         doomed = tuple(
             DeleteInstance(instance.identifier)

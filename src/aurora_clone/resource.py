@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from aurora_clone.cfn.polling import PollScheduler
 from aurora_clone.changes import CurrentClone, classify_update, resolve_desired, tag_changes
 from aurora_clone.clone_state import ClusterView, DesiredClone
 from aurora_clone.logs import SERVICE
@@ -24,7 +26,18 @@ from aurora_clone.naming import (
     request_token,
 )
 from aurora_clone.outcome import Done, Failed, Job, Outcome, Pending
-from aurora_clone.ownership import REQUEST_TAG, SOURCE_TAG, Owner
+from aurora_clone.ownership import (
+    CLONED_FROM_TAG,
+    FULL_COPY_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    REQUEST_TAG,
+    SOURCE_TAG,
+    Owner,
+)
+from aurora_clone.pool.model import DATA_TIME_TAG
+from aurora_clone.pool.select import SelectionPolicy, choose_clone_source, obsolete_copies
+from aurora_clone.pool.slots import CLONE_SLOT_LIMIT
 from aurora_clone.properties import (
     MAX_SERVICE_TIMEOUT_SECONDS,
     CloneProperties,
@@ -45,8 +58,11 @@ from aurora_clone.readiness import (
     Step,
     Wait,
     plan_convergence,
+    plan_copy_teardown,
     plan_teardown,
 )
+from aurora_clone.slot_lock import SlotLock, SlotLockBusyError
+from aurora_clone.timespec import format_timestamp, parse_timestamp
 
 logger = Logger(service=SERVICE, child=True)
 
@@ -100,9 +116,28 @@ def service_timeout(raw: Mapping[str, Any]) -> int:
 class CloneResource:
     """The Custom::AuroraClone lifecycle."""
 
-    def __init__(self, rds: RdsGateway, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        rds: RdsGateway,
+        clock: Callable[[], float] = time.time,
+        slot_lock: SlotLock | None = None,
+        slot_limit: int = CLONE_SLOT_LIMIT,
+        polls: PollScheduler | None = None,
+    ) -> None:
         self.rds = rds
         self.clock = clock
+        self.slot_lock = slot_lock or SlotLock()
+        self.slot_limit = slot_limit
+        self._polls = polls
+
+    def _take_over_unanswered_create(self, request: Request) -> str | None:
+        """The clone an unanswered Create of this resource is making, its polling stopped; None if none."""
+        if self._polls is None:
+            self._polls = PollScheduler()
+        pending = self._polls.pending_creates(request.stack_id, request.logical_id)
+        for rule, _cluster in pending:
+            self._polls.cancel(rule)  # the Create must not add instances while the Delete removes them
+        return pending[0][1] if pending else None
 
     # -- Create ---------------------------------------------------------------------------------------
 
@@ -138,23 +173,21 @@ class CloneResource:
                 source=source.identifier,
                 desired=desired,
                 replacing=replacing,
+                purge_older_than=properties.max_copy_age.total_seconds() if properties.purge_obsolete_copies else None,
             )
             existing = self.rds.describe_cluster(cluster_id)
             if existing is None:
-                tags = {**dict(properties.tags), **request.owner.tags(request.token, source.identifier)}
-                try:
-                    self._restore(desired, properties, tags)
-                except RdsError as error:
-                    if error.code != "DBClusterAlreadyExistsFault":
-                        raise
-                    existing = self.rds.describe_cluster(cluster_id)  # lost a race: judge the winner
+                refusal = self._restore(request, properties, desired, source.identifier)
+                if refusal is not None:
+                    return Failed(refusal, failed_id)
+                existing = self.rds.describe_cluster(cluster_id)
             if existing is not None and not self._made_by(request, existing):
                 return Failed(
                     f"ClusterId '{cluster_id}' already exists and was not created by this resource; "
                     "choose another ClusterId or remove it to get a generated one.",
                     failed_id,
                 )
-        except (RdsError, ValueError) as error:
+        except (RdsError, ValueError, SlotLockBusyError) as error:
             return Failed(str(error), failed_id)
         logger.info("Clone requested", extra={"cluster": cluster_id, "source": source.identifier})
         return self.poll(job, request)
@@ -163,16 +196,43 @@ class CloneResource:
     def _made_by(request: Request, cluster: ClusterView) -> bool:
         return request.owner.owns(cluster.tags) and cluster.tags.get(REQUEST_TAG) == request.token
 
-    def _restore(self, desired: DesiredClone, properties: CloneProperties, tags: dict[str, str]) -> None:
-        self.rds.restore_clone(
-            cluster_id=desired.cluster_id,
-            source=properties.source_cluster_id,
-            tags=tags,
-            subnet_group=properties.db_subnet_group_name,
-            security_groups=desired.vpc_security_group_ids,
-            cluster_parameter_group=desired.cluster_parameter_group,
-            port=desired.port,
-        )
+    def _restore(
+        self, request: Request, properties: CloneProperties, desired: DesiredClone, source_id: str
+    ) -> str | None:
+        """Choose what to clone and restore it, holding the source's slot lock; a refusal's words, or None.
+
+        The lock spans counting and restoring: the count must include every clone already asked for.
+        """
+        with self.slot_lock.hold(source_id, request.token):
+            policy = SelectionPolicy(properties.max_copy_age, properties.copy_created_since, self.slot_limit)
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            choice = choose_clone_source(source_id, self.rds.list_clusters(), policy, now, properties.copy_ok)
+            if choice.refused:
+                return choice.reason
+            cloned = choice.cluster_id or source_id
+            tags = {
+                **dict(properties.tags),
+                **request.owner.tags(request.token, source_id),
+                CLONED_FROM_TAG: cloned,
+                DATA_TIME_TAG: format_timestamp(choice.data_time),
+                **({FULL_COPY_TAG: "true"} if choice.full_copy else {}),
+            }
+            logger.info("Clone source chosen", extra={"cloned": cloned, "full_copy": choice.full_copy})
+            try:
+                self.rds.restore_clone(
+                    cluster_id=desired.cluster_id,
+                    source=properties.source_cluster_id if cloned == source_id else cloned,
+                    tags=tags,
+                    subnet_group=properties.db_subnet_group_name,
+                    security_groups=desired.vpc_security_group_ids,
+                    cluster_parameter_group=desired.cluster_parameter_group,
+                    port=desired.port,
+                    full_copy=choice.full_copy,
+                )
+            except RdsError as error:
+                if error.code != "DBClusterAlreadyExistsFault":
+                    raise  # else another delivery of this request won the race: the caller judges the winner
+        return None
 
     # -- Update ---------------------------------------------------------------------------------------
 
@@ -194,8 +254,16 @@ class CloneResource:
                 return self._make_clone(request, new, replacement_id, replacing=current_id)
             if not request.owner.owns(current.tags):
                 return Failed(f"DB cluster '{current_id}' was not created by this resource.", current_id)
+            data_time = current.tags.get(DATA_TIME_TAG)
             decision = classify_update(
-                old, new, CurrentClone(current_id, current.tags.get(SOURCE_TAG), current.subnet_group)
+                old,
+                new,
+                CurrentClone(
+                    current_id,
+                    current.tags.get(SOURCE_TAG),
+                    current.subnet_group,
+                    parse_timestamp(data_time) if data_time else None,
+                ),
             )
             if decision.refusal:
                 return Failed(decision.refusal, current_id)
@@ -213,6 +281,7 @@ class CloneResource:
             answer_id=current_id,
             source=current.tags.get(SOURCE_TAG, new.source_identifier),
             desired=desired,
+            purge_older_than=new.max_copy_age.total_seconds() if new.purge_obsolete_copies else None,
         )
         return self.poll(job, request)
 
@@ -230,22 +299,24 @@ class CloneResource:
 
     def delete(self, request: Request) -> Outcome:
         physical_id = request.physical_id or request.not_created_id
-        if not is_valid_identifier(physical_id):
-            logger.info("Nothing to delete: the id names no cluster", extra={"physical_id": physical_id})
-            return Done(physical_id)
         try:
-            cluster = self.rds.describe_cluster(physical_id)
+            cluster = self.rds.describe_cluster(physical_id) if is_valid_identifier(physical_id) else None
+            if cluster is None or not request.owner.owns(cluster.tags):
+                # Not a clone of this resource. A made-up id can still stand for a Create that
+                # CloudFormation stopped waiting for while it ran: what that Create is making goes.
+                unanswered = self._take_over_unanswered_create(request)
+                if unanswered is None:
+                    logger.info("Nothing of this resource to delete", extra={"physical_id": physical_id})
+                    return Done(physical_id)
+                logger.info("Deleting what an unanswered Create makes", extra={"cluster": unanswered})
+                target = unanswered
+            else:
+                target = physical_id
         except RdsError as error:
             return Failed(str(error), physical_id)
-        if cluster is None:
-            logger.info("Nothing to delete: the cluster is already gone", extra={"cluster": physical_id})
-            return Done(physical_id)
-        if not request.owner.owns(cluster.tags):
-            logger.info("Left alone: not created by this resource", extra={"cluster": physical_id})
-            return Done(physical_id)
         job = Job(
             "teardown",
-            physical_id,
+            target,
             deadline=self.clock() + service_timeout(request.properties),
             answer_id=physical_id,
         )
@@ -302,6 +373,27 @@ class CloneResource:
             case DeleteCluster(identifier):
                 self.rds.delete_cluster(identifier)
 
+    def _purge_obsolete_copies(self, source_id: str, older_than_seconds: float) -> None:
+        """Start deleting the source's copies older than MaxCopyAge that no clone uses (PurgeObsoleteCopies).
+
+        Only copies this tool made (ownership and copy-of tags) are touched; a copy's instances go first,
+        and its cluster once it has none (a later purge or the pool's run finishes what this one starts).
+        The answer does not wait for it, and a failure here does not fail the clone.
+        """
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        try:
+            stale = obsolete_copies(source_id, self.rds.list_clusters(), timedelta(seconds=older_than_seconds), now)
+            for copy_id in stale:
+                copy = self.rds.describe_cluster(copy_id)
+                if copy is None or copy.tags.get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
+                    continue
+                step = plan_copy_teardown(copy)
+                if isinstance(step, Act):
+                    self._carry_out(step, copy)
+                logger.info("Obsolete copy being deleted", extra={"copy": copy_id, "source": source_id})
+        except RdsError:
+            logger.exception("Could not purge obsolete copies", extra={"source": source_id})
+
     def _answer(self, job: Job, step: Step, cluster: ClusterView | None) -> Outcome:
         match step:
             case Ready() if job.kind == "teardown":
@@ -310,6 +402,8 @@ class CloneResource:
                 return Done(job.answer_id)
             case Ready():
                 assert cluster is not None
+                if job.purge_older_than is not None:
+                    self._purge_obsolete_copies(job.source, job.purge_older_than)
                 return Done(job.answer_id, attributes(cluster, job.source))
             case Broken(why) if job.kind == "converge" and job.replacing is not None:
                 return Pending(job.discard(why), f"deleting the failed replacement clone '{job.cluster_id}'")
@@ -334,7 +428,7 @@ def _source_problem(name: str, source: ClusterView) -> str | None:
 
 
 def attributes(cluster: ClusterView, source: str) -> dict[str, str]:
-    """The Fn::GetAtt attributes of a ready clone."""
+    """The Fn::GetAtt attributes of a ready clone; what it was cloned from comes from its own tags."""
     numbered = sorted(
         (number, instance.identifier)
         for instance in cluster.instances
@@ -349,6 +443,8 @@ def attributes(cluster: ClusterView, source: str) -> dict[str, str]:
         "ClusterResourceId": cluster.resource_id,
         "Engine": cluster.engine,
         "EngineVersion": cluster.engine_version,
-        "SourceClusterId": source,
+        "SourceClusterId": cluster.tags.get(CLONED_FROM_TAG, source),
+        "DataTimestamp": cluster.tags.get(DATA_TIME_TAG, ""),
+        "IsFullCopy": "true" if cluster.tags.get(FULL_COPY_TAG) == "true" else "false",
         "InstanceIds": ",".join(identifier for _, identifier in numbered),
     }

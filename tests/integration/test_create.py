@@ -75,6 +75,8 @@ def test_create_tags_clone_and_instances_with_ownership_and_user_tags_only(
             "aurora-clone:logical-id": "TestDatabase",
             "aurora-clone:request": tags["aurora-clone:request"],
             "aurora-clone:source-cluster": source.identifier,
+            "aurora-clone:cloned-from": source.identifier,
+            "aurora-clone:data-time": answer["Data"]["DataTimestamp"],
         }
         assert "team" not in tags, "the source's tags must not be carried onto the clone"
 

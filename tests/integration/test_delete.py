@@ -142,3 +142,25 @@ def test_delete_with_foreign_instance_in_clone_fails_naming_it(
     assert "hand-made" in answer["Reason"]
     assert "hand-made" in instance_ids()
     assert cfn.poll_rules() == []
+
+
+def test_delete_with_made_up_id_while_create_unanswered_deletes_what_create_makes(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source
+) -> None:
+    # CloudFormation stopped waiting for the Create (another resource failed, or its ServiceTimeout passed)
+    # and sends Delete with an id of its own making.
+    properties = {"SourceClusterId": source.identifier}
+    create = cfn.send(cfn.event("Create", properties))
+    (clone_id,) = cluster_ids() - {source.identifier}
+    world.advance()
+    cfn.fire_polls()  # the Create is adding the instance
+
+    delete = cfn.send(cfn.event("Delete", properties, physical_id="integration-env-TestDatabase-1A2B3C4D5E6F"))
+    answer = cfn.run(delete, world.advance)
+
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == "integration-env-TestDatabase-1A2B3C4D5E6F"
+    assert cluster_ids() == {source.identifier}
+    assert instance_ids() == {source.writer}
+    assert cfn.poll_rules() == []
+    assert cfn.answer(create) is None  # CloudFormation gave up on it; nothing more is sent for it

@@ -14,6 +14,7 @@ import pytest
 
 from aurora_clone import handler as handler_module
 from aurora_clone.naming import poll_rule_prefix
+from aurora_clone.properties import MAX_USER_TAGS
 from tests.cloudformation import FakeCloudFormation, LambdaContext
 from tests.conftest import Source, cluster_ids, make_source
 from tests.moto_gaps import AwsGaps
@@ -128,7 +129,7 @@ def test_create_with_cluster_id_of_foreign_cluster_fails_and_rollback_delete_can
 def test_create_with_long_logical_id_and_many_large_tags_stays_within_eventbridge_limits(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source
 ) -> None:
-    tags = [{"Key": f"k{n:02d}" + "k" * 125, "Value": "v" * 256} for n in range(45)]
+    tags = [{"Key": f"k{n:02d}" + "k" * 125, "Value": "v" * 256} for n in range(MAX_USER_TAGS)]
     logical_id = "Db" + "x" * 253
 
     answer = cfn.run(

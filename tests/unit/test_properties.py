@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aurora_clone.properties import CloneProperties, PropertiesError, parse_properties
+from aurora_clone.properties import MAX_USER_TAGS, CloneProperties, PropertiesError, parse_properties
 
 SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:aurora-clone"
 SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:cluster:prod-db"
@@ -97,10 +97,10 @@ def test_only_source_given_defaults_applied() -> None:
         ),
         pytest.param(
             "Tags",
-            tags(45),
+            tags(MAX_USER_TAGS),
             "tags",
-            tuple((f"key-{n}", f"value-{n}") for n in range(45)),
-            id="tags-45-fit",
+            tuple((f"key-{n}", f"value-{n}") for n in range(MAX_USER_TAGS)),
+            id="tags-at-limit-fit",
         ),
         pytest.param(
             "Tags",
@@ -187,7 +187,7 @@ def test_missing_source_refused(properties: dict[str, Any]) -> None:
         pytest.param("Tags", [{"Key": "AWS:owner", "Value": "x"}], id="tags-aws-prefix-upper"),
         pytest.param("Tags", [{"Key": "aurora-clone:managed-by", "Value": "me"}], id="tags-own-prefix"),
         pytest.param("Tags", [{"Key": "team", "Value": "a"}, {"Key": "team", "Value": "b"}], id="tags-duplicate-key"),
-        pytest.param("Tags", tags(46), id="tags-46"),
+        pytest.param("Tags", tags(MAX_USER_TAGS + 1), id="tags-over-limit"),
         pytest.param("Tags", [{"Key": "k" * 129, "Value": "v"}], id="tags-key-129"),
         pytest.param("Tags", [{"Key": "k", "Value": "v" * 257}], id="tags-value-257"),
         pytest.param("Tags", [{"Key": "", "Value": "v"}], id="tags-empty-key"),

@@ -105,3 +105,28 @@ class PollScheduler:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
+
+    def pending_creates(self, stack_id: str, logical_id: str) -> list[tuple[str, str]]:
+        """The clones whose Create for this resource is still being polled: never answered.
+
+        CloudFormation sends a Delete with a made-up PhysicalResourceId when it stops waiting for a Create
+        (its ServiceTimeout passed, or another resource of the stack failed); this finds what that Create
+        is making, so the Delete can remove it. Returns (rule name, cluster id) pairs.
+        """
+        clusters = []
+        for page in self._client.get_paginator("list_rules").paginate(NamePrefix=f"{self._prefix}-"):
+            for rule in page.get("Rules", []):
+                for target in self._client.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
+                    try:
+                        request = json.loads(target.get("Input") or "{}")
+                    except ValueError:
+                        continue
+                    job = request.get(JOB_KEY) or {}
+                    if (
+                        request.get("RequestType") == "Create"
+                        and request.get("StackId") == stack_id
+                        and request.get("LogicalResourceId") == logical_id
+                        and job.get("kind") == "converge"
+                    ):
+                        clusters.append((str(rule["Name"]), str(job["cluster_id"])))
+        return clusters

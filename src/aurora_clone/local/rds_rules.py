@@ -386,6 +386,7 @@ class RdsRules:
         self.rng = rng
         self.rds_calls: Counter[str] = Counter()
         self._buckets = TokenBuckets(throttling) if throttling is not None else None
+        self.throttled = 0  # requests answered ThrottlingException
         self._notify = notify
         self._stack: ExitStack | None = None
 
@@ -634,6 +635,8 @@ class RdsRules:
             with LOCK:
                 self.rds_calls[response._get_action()] += 1
             if self._buckets is not None and not self._buckets.take((response.current_account, response.region)):
+                with LOCK:
+                    self.throttled += 1
                 request_id = str(uuid.uuid4())
                 headers = {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
                 return 400, headers, THROTTLED_BODY.format(request_id=request_id)

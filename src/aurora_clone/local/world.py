@@ -278,6 +278,11 @@ class LocalAws:
 
     # -- clients --------------------------------------------------------------------------------------
 
+    @property
+    def throttled(self) -> int:
+        """RDS requests answered ``ThrottlingException`` so far."""
+        return self._rules.throttled if self._rules is not None else 0
+
     def client_env(self) -> dict[str, str]:
         """Environment variables that point an AWS SDK (and plain HTTPS) at this world."""
         return {
