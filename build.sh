@@ -25,6 +25,9 @@ usage() {
 Usage: ./build.sh [COMMAND] [ARGS...]
 
 Commands:
+  demo                Start the embedded AWS world (no AWS account needed), deploy the function, then
+                      create, update and delete the example stack and show that nothing is left.
+  bench [ARGS]        Run bench/lifecycle.py: N clone stacks at once in the embedded world (not a test).
   test [PYTEST ARGS]  Create .venv if needed, install the project with its dev extras, then run
                       ruff check, ruff format --check, mypy, cfn-lint and pytest (extra arguments
                       go to pytest, e.g. ./build.sh test -k packaging). Stops at the first failure.
@@ -54,23 +57,26 @@ packaging_python() {
   fi
 }
 
+# ensure_venv EXTRAS: the project's venv with the package and the given extras installed ("dev" for the
+# tests, "local" for the demo); reinstalls only when pyproject.toml or the extras changed.
 ensure_venv() {
+  local extras=$1
   if [[ ! -x "$VENV/bin/python" ]]; then
     log "creating $VENV"
     "${PYTHON:-python3}" -m venv "$VENV"
   fi
-  local stamp="$VENV/.dev-install-stamp" wanted
+  local stamp="$VENV/.install-stamp-$extras" wanted
   wanted=$("$VENV/bin/python" -c \
     'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')
   if [[ ! -f "$stamp" || "$(<"$stamp")" != "$wanted" ]]; then
-    log "installing the project and its dev extras into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --editable ".[dev]"
+    log "installing the project with its $extras extras into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --editable ".[$extras]"
     printf '%s\n' "$wanted" >"$stamp"
   fi
 }
 
 cmd_test() {
-  ensure_venv
+  ensure_venv dev
   export PATH="$PWD/$VENV/bin:$PATH" VIRTUAL_ENV="$PWD/$VENV"
   local step
   for step in "ruff check src tests" "ruff format --check src tests" "mypy" \
@@ -146,6 +152,16 @@ PY
   log "wrote $BUILD/template.yaml (CodeUri: $ZIP_NAME)"
 }
 
+cmd_demo() {
+  ensure_venv local
+  "$VENV/bin/aurora-clone" local demo "$@"
+}
+
+cmd_bench() {
+  ensure_venv local
+  "$VENV/bin/python" bench/lifecycle.py "$@"
+}
+
 cmd_deploy() {
   local missing=() variable
   for variable in LAMBDA_S3_BUCKET LAMBDA_S3_PREFIX STACK_NAME; do
@@ -187,6 +203,8 @@ main() {
   shift
   case "$command" in
     test) cmd_test "$@" ;;
+    demo) cmd_demo "$@" ;;
+    bench) cmd_bench "$@" ;;
     package) cmd_package ;;
     deploy) cmd_deploy ;;
     help | -h | --help) usage ;;
