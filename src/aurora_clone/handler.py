@@ -17,6 +17,7 @@ from aurora_clone.logs import SERVICE
 from aurora_clone.outcome import Job
 from aurora_clone.rds import RdsGateway
 from aurora_clone.resource import CloneResource, Request
+from aurora_clone.settings import clone_slot_limit
 
 logger = Logger(service=SERVICE)
 helper = HardenedCfnResource()
@@ -25,7 +26,7 @@ helper = HardenedCfnResource()
 @functools.cache
 def clone_resource() -> CloneResource:
     """Built on first use, not at import, and reused while the Lambda environment lives."""
-    return CloneResource(RdsGateway())
+    return CloneResource(RdsGateway(), slot_limit=clone_slot_limit())
 
 
 @helper.create

@@ -71,7 +71,8 @@ class Local:
         return {item["DBInstanceIdentifier"]: item for item in found}
 
     def poll_rules(self) -> list[str]:
-        return [rule["Name"] for rule in self.world.client("events").list_rules()["Rules"]]
+        events = self.world.client("events")
+        return [rule["Name"] for rule in events.list_rules(NamePrefix="aurora-clone-")["Rules"]]
 
     def settled(self) -> bool:
         """Only the sources are left, and no poll rule."""
@@ -130,15 +131,19 @@ def test_function_stack_deploys_role_policies_log_group_function_and_permission(
         256,
     )
     assert configuration["Environment"]["Variables"]["POLL_RULE_PREFIX"] == "aurora-clone"
-    assert sorted(iam.list_role_policies(RoleName=role_name)["PolicyNames"]) == ["logs", "poll-rules", "rds"]
+    assert sorted(iam.list_role_policies(RoleName=role_name)["PolicyNames"]) == [
+        "logs",
+        "poll-rules",
+        "rds",
+        "slot-locks",
+    ]
     poll_policy = iam.get_role_policy(RoleName=role_name, PolicyName="poll-rules")["PolicyDocument"]
     assert outputs["ServiceToken"] in json.dumps(poll_policy)  # !GetAtt Function.Arn, resolved
     (statement,) = json.loads(lambda_client.get_policy(FunctionName=function_name)["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert "rule/aurora-clone-*" in json.dumps(statement["Condition"])
-    (log_group,) = local.world.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/aurora-clone")[
-        "logGroups"
-    ]
+    groups = local.world.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+    (log_group,) = [group for group in groups if group["logGroupName"] == "/aws/lambda/aurora-clone-aurora-clone"]
     assert (log_group["logGroupName"], log_group["retentionInDays"]) == ("/aws/lambda/aurora-clone-aurora-clone", 30)
 
 

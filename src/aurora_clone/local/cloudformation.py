@@ -4,8 +4,9 @@ Two kinds of stack:
 
 - ``deploy_function_stack`` deploys the SAM function stack as far as it matters locally: IAM roles and
   inline policies, ``AWS::IAM::RolePolicy``, log groups, the function (``AWS::Serverless::Function`` or
-  ``AWS::Lambda::Function``, registered with ``LocalLambda``, which runs the real handler) and
-  ``AWS::Lambda::Permission``; outputs and their exports are recorded. No SAM transform runs: the
+  ``AWS::Lambda::Function``, registered with ``LocalLambda``, which runs the real handler),
+  ``AWS::Lambda::Permission`` and ``AWS::Events::Rule`` (put on the world's default bus with its targets,
+  where the EventBridge player fires it); outputs and their exports are recorded. No SAM transform runs: the
   function resource is handled as it is written.
 - ``create_stack`` / ``update_stack`` / ``delete_stack`` run stacks of custom resources (``Custom::*``,
   ``AWS::CloudFormation::CustomResource``) the way CloudFormation does: each request is an event sent by
@@ -257,7 +258,7 @@ class _CustomResources:
 
 
 class _NativeResources:
-    """IAM roles and policies, log groups, functions and permissions, made with the world's APIs."""
+    """IAM roles and policies, log groups, functions, permissions and event rules, made with the world's APIs."""
 
     UPDATE_UNSUPPORTED = "Updating {type} ({logical_id}) is not supported by the local CloudFormation"
 
@@ -274,6 +275,7 @@ class _NativeResources:
             "AWS::Serverless::Function": self._create_function,
             "AWS::Lambda::Function": self._create_function,
             "AWS::Lambda::Permission": self._create_permission,
+            "AWS::Events::Rule": self._create_rule,
         }
         return creators[resource.resource_type](stack, resource.logical_id, properties)
 
@@ -301,6 +303,8 @@ class _NativeResources:
             _ignore_missing(
                 lambda: client.remove_permission(FunctionName=properties["FunctionName"], StatementId=physical_id)
             )
+        elif kind == "AWS::Events::Rule":
+            self._delete_rule(physical_id)
 
     def _create_role(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
         iam = self._world.client("iam")
@@ -391,6 +395,36 @@ class _NativeResources:
         )
         return statement_id, {}
 
+    def _create_rule(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        if properties.get("EventBusName", "default") != "default":
+            raise ResourceFailedError(f"{logical_id}: only the default event bus is supported locally")
+        events = self._world.client("events")
+        name = str(properties.get("Name") or generated_name(stack.name, logical_id, 64))
+        optional: dict[str, Any] = {
+            key: str(properties[key]) for key in ("ScheduleExpression", "Description", "State") if key in properties
+        }
+        if "EventPattern" in properties:
+            pattern = properties["EventPattern"]
+            optional["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        arn = events.put_rule(Name=name, **optional)["RuleArn"]
+        target_keys = ("Id", "Arn", "Input", "InputPath", "RoleArn")
+        targets = [
+            {key: str(target[key]) for key in target_keys if key in target} for target in properties.get("Targets", [])
+        ]
+        if targets:
+            events.put_targets(Rule=name, Targets=targets)
+        return name, {"Arn": arn}
+
+    def _delete_rule(self, name: str) -> None:
+        events = self._world.client("events")
+        try:
+            ids = [target["Id"] for target in events.list_targets_by_rule(Rule=name)["Targets"]]
+            if ids:
+                events.remove_targets(Rule=name, Ids=ids)
+            events.delete_rule(Name=name)
+        except events.exceptions.ResourceNotFoundException:
+            pass  # already gone: a delete must succeed then
+
 
 NATIVE_TYPES = frozenset(
     {
@@ -400,6 +434,7 @@ NATIVE_TYPES = frozenset(
         "AWS::Serverless::Function",
         "AWS::Lambda::Function",
         "AWS::Lambda::Permission",
+        "AWS::Events::Rule",
     }
 )
 

@@ -1,0 +1,310 @@
+"""Carrying out a pool plan: gather the snapshot through the RDS gateway, then act on the plan, never waiting.
+
+Copies are full copies of the source (``RestoreType=full-copy``) with names derived from the source, the
+run's data time to the minute and a number, so two runs that overlap on the same deficit ask for the same
+names and RDS refuses the second (``DBClusterAlreadyExistsFault``, taken as "already there"). A copy is
+restored without instances; a later run, seeing it ``available`` without one, adds its writer. Obsolete
+copies lose their instances first and their cluster once it has none, one step per run.
+
+Nothing here touches a cluster that lacks this tool's managed-by tag and a copy-of tag naming the pool's
+source: the tags are read again from RDS right before each create-instance and delete call.
+
+    result = carry_out(plan_pool(policy, gather(rds), now), rds, now, logger)
+    result.created, result.finished, result.deleted, result.errors
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger
+
+from aurora_clone.clone_state import ClusterView
+from aurora_clone.naming import MAX_IDENTIFIER, instance_id, short_hash
+from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOURCE_TAG
+from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, Snapshot
+from aurora_clone.pool.plan import PoolPlan
+from aurora_clone.pool.slots import slots_used
+from aurora_clone.rds import RdsError, RdsGateway
+from aurora_clone.readiness import Act, Broken, DeleteCluster, DeleteInstance, Wait, plan_copy_teardown
+from aurora_clone.timespec import format_timestamp
+
+PoolLogger = Logger | logging.Logger
+
+_INSTANCE_ROOM = 4  # keeps "<copy>-1" within 63 characters, so the writer's name stays readable
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did for one pool.
+
+    ``created``: copies whose restore this run requested. ``finished``: copies that got their writer
+    instance. ``deleted``: copies whose cluster delete this run requested; ``instances_deleted``: instances
+    of obsolete copies this run started deleting (their cluster goes in a later run). ``errors``: one
+    sentence per action that failed; the other actions went ahead.
+    """
+
+    created: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    finished: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    instances_deleted: tuple[str, ...] = ()
+
+
+def gather(rds: RdsGateway) -> Snapshot:
+    """Every cluster of the account and Region, as the pool decides on them."""
+    return rds.list_clusters()
+
+
+def copy_identifier(source_id: str, data_time: datetime, number: int) -> str:
+    """The name of the ``number``-th copy of ``source_id`` made by a run whose data time is ``data_time``.
+
+    The same source, minute and number give the same name; a source too long for the suffix is shortened
+    and a hash of it added, so two long sources never share names.
+
+    >>> copy_identifier("prod-db", datetime(2026, 11, 22, 9, 55, 41, tzinfo=UTC), 1)
+    'prod-db-copy-202611220955-1'
+    >>> len(copy_identifier("a" * 63, datetime(2026, 11, 22, 9, 55, tzinfo=UTC), 2))
+    59
+    """
+    suffix = f"-copy-{data_time.astimezone(UTC):%Y%m%d%H%M}-{number}"
+    stem = source_id.lower()
+    room = MAX_IDENTIFIER - _INSTANCE_ROOM - len(suffix)
+    if len(stem) > room:
+        stem = f"{stem[: room - 7].rstrip('-')}-{short_hash(source_id.lower(), length=6)}"
+    return stem + suffix
+
+
+def copy_tags(source_id: str, data_time: datetime) -> dict[str, str]:
+    """The tags on every copy: this tool's, the source it copies, and when its data was taken."""
+    return {
+        MANAGED_BY_TAG: MANAGED_BY_VALUE,
+        SOURCE_TAG: source_id,
+        COPY_OF_TAG: source_id,
+        DATA_TIME_TAG: format_timestamp(data_time),
+    }
+
+
+def is_pool_copy(tags: Mapping[str, str], source_id: str) -> bool:
+    """True when ``tags`` say this tool made the cluster as a copy of ``source_id``."""
+    return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE and tags.get(COPY_OF_TAG, "").lower() == source_id.lower()
+
+
+def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: PoolLogger) -> RunResult:
+    """Create the copies the plan asks for, add writers to finished copies, step obsolete copies' deletion.
+
+    Returns at once: nothing waits for RDS. With ``plan.dry_run`` every action is only logged. A failed
+    action is recorded in ``errors`` and the others still run.
+    """
+    if plan.dry_run:
+        for action in plan.actions:
+            logger.info("Dry run: not carried out", extra={"source": plan.source_id, "action": action})
+        return RunResult()
+    run = _Run(plan, rds, now, logger)
+    if plan.copies_to_create or plan.copies_to_finish:
+        run.fetch_source()
+    run.create_copies()
+    run.finish_copies()
+    run.delete_copies()
+    return RunResult(
+        created=tuple(run.created),
+        deleted=tuple(run.deleted),
+        finished=tuple(run.finished),
+        errors=tuple(run.errors),
+        instances_deleted=tuple(run.instances_deleted),
+    )
+
+
+class _Run:
+    """One carrying out of one plan; collects what it did and what failed."""
+
+    def __init__(self, plan: PoolPlan, rds: RdsGateway, now: datetime, logger: PoolLogger) -> None:
+        self.plan = plan
+        self.rds = rds
+        self.now = now
+        self.logger = logger
+        self.source: ClusterView | None = None
+        self.created: list[str] = []
+        self.deleted: list[str] = []
+        self.finished: list[str] = []
+        self.errors: list[str] = []
+        self.instances_deleted: list[str] = []
+
+    def _error(self, text: str) -> None:
+        self.errors.append(text)
+        self.logger.error("Pool action failed", extra={"source": self.plan.source_id, "error": text})
+
+    def fetch_source(self) -> None:
+        source_id = self.plan.source_id
+        try:
+            self.source = self.rds.describe_cluster(source_id)
+        except RdsError as error:
+            self._error(f"Could not read the source '{source_id}': {error}")
+            return
+        if self.source is None:
+            self._error(f"The source '{source_id}' no longer exists; no copy made or finished.")
+
+    # -- create -----------------------------------------------------------------------------------------
+
+    def create_copies(self) -> None:
+        source = self.source
+        if not self.plan.copies_to_create or source is None:
+            return
+        if source.status != "available":
+            self._error(f"The source '{source.identifier}' is '{source.status}'; no copy made.")
+            return
+        taken = {identifier.lower() for identifier in self.plan.copies}
+        number = 0
+        for _ in range(self.plan.copies_to_create):
+            number += 1
+            while copy_identifier(source.identifier, self.now, number) in taken:
+                number += 1
+            self._create_copy(source, copy_identifier(source.identifier, self.now, number))
+
+    def _create_copy(self, source: ClusterView, copy_id: str) -> None:
+        try:
+            self.rds.restore_clone(
+                cluster_id=copy_id,
+                source=source.identifier,
+                tags=copy_tags(self.plan.source_id, self.now),
+                subnet_group=source.subnet_group,
+                security_groups=source.vpc_security_group_ids or None,
+                cluster_parameter_group=source.parameter_group,
+                port=source.port or None,
+                full_copy=True,
+                # A db.serverless writer can only join a cluster with Serverless v2 capacities.
+                serverless_v2_capacity=source.serverless_v2_capacity,
+            )
+        except RdsError as error:
+            if error.code == "DBClusterAlreadyExistsFault":
+                self._already_there(copy_id)
+            else:
+                self._error(f"Could not create the copy '{copy_id}' of '{source.identifier}': {error}")
+            return
+        self.created.append(copy_id)
+        self.logger.info(
+            "Pool copy requested",
+            extra={"source": self.plan.source_id, "copy": copy_id, "data_time": format_timestamp(self.now)},
+        )
+
+    def _already_there(self, copy_id: str) -> None:
+        """Another run asked for this very copy first; fine if it is ours, an error if someone else's."""
+        try:
+            existing = self.rds.describe_cluster(copy_id)
+        except RdsError as error:
+            self._error(f"The copy '{copy_id}' already exists and could not be read: {error}")
+            return
+        if existing is not None and is_pool_copy(existing.tags, self.plan.source_id):
+            self.logger.info(
+                "Pool copy already requested by another run", extra={"source": self.plan.source_id, "copy": copy_id}
+            )
+            return
+        self._error(
+            f"A DB cluster named '{copy_id}' already exists and is not a copy of '{self.plan.source_id}' made by "
+            "this tool; no copy made in its place."
+        )
+
+    # -- finish -----------------------------------------------------------------------------------------
+
+    def finish_copies(self) -> None:
+        source = self.source
+        if not self.plan.copies_to_finish or source is None:
+            return
+        template = source.writer or (source.instances[0] if source.instances else None)
+        if template is None:
+            self._error(f"The source '{source.identifier}' has no instance whose class a copy's writer could take.")
+            return
+        for copy_id in self.plan.copies_to_finish:
+            try:
+                self._finish_copy(copy_id, template.instance_class, template.parameter_group)
+            except RdsError as error:
+                if error.code == "DBInstanceAlreadyExists":
+                    self.logger.info(
+                        "Pool copy writer already requested by another run",
+                        extra={"source": self.plan.source_id, "copy": copy_id},
+                    )
+                else:
+                    self._error(f"Could not add a writer instance to the copy '{copy_id}': {error}")
+
+    def _finish_copy(self, copy_id: str, instance_class: str, parameter_group: str | None) -> None:
+        copy = self.rds.describe_cluster(copy_id)
+        if copy is None:
+            self.logger.info("Pool copy gone before its writer was added", extra={"copy": copy_id})
+            return
+        if not is_pool_copy(copy.tags, self.plan.source_id):
+            self._error(f"'{copy_id}' is not a copy of '{self.plan.source_id}' made by this tool; left alone.")
+            return
+        if copy.instances or copy.status != "available":
+            self.logger.info(
+                "Pool copy needs no writer now",
+                extra={"copy": copy_id, "status": copy.status, "instances": len(copy.instances)},
+            )
+            return
+        writer = instance_id(copy.identifier, 1)
+        self.rds.create_instance(
+            instance_id=writer,
+            cluster_id=copy.identifier,
+            engine=copy.engine,
+            instance_class=instance_class,
+            parameter_group=parameter_group,
+            tags=copy.tags,
+        )
+        self.finished.append(copy_id)
+        self.logger.info(
+            "Pool copy writer requested",
+            extra={"source": self.plan.source_id, "copy": copy_id, "instance": writer, "class": instance_class},
+        )
+
+    # -- delete -----------------------------------------------------------------------------------------
+
+    def delete_copies(self) -> None:
+        if not self.plan.copies_to_delete:
+            return
+        try:
+            fresh = self.rds.list_clusters()  # the plan's snapshot may be minutes old: a clone may have come
+        except RdsError as error:
+            self._error(f"Could not look again before deleting obsolete copies: {error}")
+            return
+        for copy_id in self.plan.copies_to_delete:
+            facts = fresh.get(copy_id)
+            if facts is None or not facts.is_live:
+                continue
+            used = slots_used(facts, fresh)
+            if used:
+                self.logger.info("Obsolete copy kept: it has live clones now", extra={"copy": copy_id, "clones": used})
+                continue
+            try:
+                self._step_deletion(copy_id)
+            except RdsError as error:
+                if error.look_again:
+                    self.logger.info("Obsolete copy busy; a later run goes on", extra={"copy": copy_id})
+                else:
+                    self._error(f"Could not delete the obsolete copy '{copy_id}': {error}")
+
+    def _step_deletion(self, copy_id: str) -> None:
+        copy = self.rds.describe_cluster(copy_id)
+        if copy is None:
+            return
+        if copy.identifier.lower() == self.plan.source_id.lower() or not is_pool_copy(copy.tags, self.plan.source_id):
+            self._error(f"'{copy_id}' is not a copy of '{self.plan.source_id}' made by this tool; not deleted.")
+            return
+        step = plan_copy_teardown(copy)
+        match step:
+            case Act(actions):
+                for action in actions:
+                    if isinstance(action, DeleteInstance):
+                        self.rds.delete_instance(action.identifier)
+                        self.instances_deleted.append(action.identifier)
+                    elif isinstance(action, DeleteCluster):
+                        self.rds.delete_cluster(action.identifier)
+                        self.deleted.append(copy_id)
+                self.logger.info("Obsolete copy being deleted", extra={"copy": copy_id, "step": step.why})
+            case Wait(why):
+                self.logger.info(
+                    "Obsolete copy not deletable yet; a later run goes on", extra={"copy": copy_id, "why": why}
+                )
+            case Broken(why):
+                self._error(why)
