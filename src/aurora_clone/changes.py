@@ -11,26 +11,58 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from aurora_clone.clone_state import ClusterView, DesiredClone
+from aurora_clone.clone_state import ClusterView, DesiredClone, backtrack_mark
 from aurora_clone.ownership import is_ownership_tag
-from aurora_clone.properties import CloneProperties
+from aurora_clone.properties import SERVERLESS_CLASS, CloneProperties
+from aurora_clone.timespec import format_timestamp
 
-# Changing one of these makes a new clone (RDS cannot change them on an existing cluster).
-REPLACING_PROPERTIES: dict[str, Callable[[CloneProperties], str | None]] = {
-    "SourceClusterId": lambda p: p.source_identifier,
+BACKTRACK_ENGINE = "aurora-mysql"  # REFERENCE (Backtrack): Aurora MySQL only
+DEFAULT_RDS_KEY_ALIAS = "alias/aws/rds"
+
+# Changing one of these makes a new clone (RDS cannot change them on an existing cluster). BacktrackWindow
+# replaces only a clone made without backtracking (RDS cannot turn it on later), ManageMasterUserPassword
+# only when turned off (RDS would need a new password), MasterUserSecretKmsKeyId only once the secret exists.
+REPLACING_PROPERTIES: dict[str, Callable[[CloneProperties], object]] = {
+    "SourceClusterId": lambda p: p.source_key,
     "ClusterId": lambda p: p.cluster_id,
     "DBSubnetGroupName": lambda p: p.db_subnet_group_name,
+    "KmsKeyId": lambda p: p.kms_key_id,
+    "BacktrackWindow": lambda p: p.backtrack_window,
+    "ManageMasterUserPassword": lambda p: p.manage_master_user_password,
+    "MasterUserSecretKmsKeyId": lambda p: p.master_user_secret_kms_key_id,
 }
 
 
 @dataclass(frozen=True)
 class CurrentClone:
-    """What the clone being updated actually is, as far as a replacement is concerned."""
+    """What the clone being updated actually is, as far as a replacement is concerned (None: not known)."""
 
     cluster_id: str
     source: str | None  # the SourceClusterId it was made for (its ownership tag)
     subnet_group: str | None
     data_time: datetime | None = None  # when its data was taken (its data-time tag)
+    account: str | None = None  # the account it lives in (from its ARN)
+    kms_key_id: str | None = None
+    backtrack_window: int | None = None
+    managed_secret: bool | None = None  # whether RDS manages its master password
+    secret_kms_key_id: str | None = None
+    deletion_protection: bool = False
+
+    @classmethod
+    def of(cls, cluster: ClusterView, source: str | None, data_time: datetime | None) -> CurrentClone:
+        """The facts a replacement decision needs, from what RDS reports."""
+        return cls(
+            cluster_id=cluster.identifier,
+            source=source,
+            subnet_group=cluster.subnet_group,
+            data_time=data_time,
+            account=arn_account(cluster.arn),
+            kms_key_id=cluster.kms_key_id if cluster.storage_encrypted else None,
+            backtrack_window=cluster.backtrack_window,
+            managed_secret=bool(cluster.master_user_secret_arn),
+            secret_kms_key_id=cluster.master_user_secret_kms_key_id,
+            deletion_protection=cluster.deletion_protection,
+        )
 
 
 @dataclass(frozen=True)
@@ -45,15 +77,82 @@ class UpdateDecision:
         return bool(self.replace_because)
 
 
-def _differs_from_actual(name: str, new: CloneProperties, current: CurrentClone) -> bool | None:
-    """Whether ``new`` asks for something other than what the clone is; None when that is unknown."""
-    if name == "SourceClusterId":
-        return None if current.source is None else new.source_identifier != current.source
-    if name == "ClusterId":
-        return None if new.cluster_id is None else new.cluster_id != current.cluster_id
+def arn_account(arn: str) -> str | None:
+    """The account of an ARN (``arn:partition:service:region:account:...``), None when there is none."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[0] == "arn" and parts[4] else None
+
+
+def same_kms_key(given: str, actual: str) -> bool | None:
+    """Whether the key ``given`` in a template is ``actual`` (a key ARN, as RDS reports it); None when an
+    alias is given, which only KMS could resolve.
+
+    >>> same_kms_key("1234abcd-12ab-34cd-56ef-1234567890ab",
+    ...     "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    True
+    """
+    if "alias/" in given:
+        return True if given == actual else None
+    return given.split("/")[-1].lower() == actual.split("/")[-1].lower()
+
+
+def _source_differs(new: CloneProperties, current: CurrentClone) -> bool | None:
+    if current.source is None:
+        return None
+    arn = new.source_arn
+    foreign = arn is not None and current.account is not None and arn.account != current.account
+    wanted = new.source_key if foreign else new.source_identifier
+    return wanted != current.source
+
+
+def _subnet_group_differs(new: CloneProperties, current: CurrentClone) -> bool | None:
     if new.db_subnet_group_name is None or current.subnet_group is None:
         return None
     return new.db_subnet_group_name.lower() != current.subnet_group.lower()
+
+
+def _kms_key_differs(new: CloneProperties, current: CurrentClone) -> bool | None:
+    if new.kms_key_id is None or current.kms_key_id is None:
+        return None
+    same = same_kms_key(new.kms_key_id, current.kms_key_id)
+    return None if same is None else not same
+
+
+def _backtrack_window_differs(new: CloneProperties, current: CurrentClone) -> bool | None:
+    if current.backtrack_window is None:
+        return None
+    return bool(new.backtrack_window) and current.backtrack_window == 0  # RDS cannot turn backtracking on later
+
+
+def _managed_secret_differs(new: CloneProperties, current: CurrentClone) -> bool | None:
+    if current.managed_secret is None:
+        return None
+    return current.managed_secret and not new.manage_master_user_password  # turning it on is done in place
+
+
+def _secret_key_differs(new: CloneProperties, current: CurrentClone) -> bool | None:
+    if current.managed_secret is False:
+        return False  # the key goes with turning the managed secret on, in place
+    if new.master_user_secret_kms_key_id is None or current.secret_kms_key_id is None:
+        return None
+    same = same_kms_key(new.master_user_secret_kms_key_id, current.secret_kms_key_id)
+    return None if same is None else not same
+
+
+_ACTUAL: dict[str, Callable[[CloneProperties, CurrentClone], bool | None]] = {
+    "SourceClusterId": _source_differs,
+    "ClusterId": lambda new, current: None if new.cluster_id is None else new.cluster_id != current.cluster_id,
+    "DBSubnetGroupName": _subnet_group_differs,
+    "KmsKeyId": _kms_key_differs,
+    "BacktrackWindow": _backtrack_window_differs,
+    "ManageMasterUserPassword": _managed_secret_differs,
+    "MasterUserSecretKmsKeyId": _secret_key_differs,
+}
+
+
+def _differs_from_actual(name: str, new: CloneProperties, current: CurrentClone) -> bool | None:
+    """Whether ``new`` asks for something other than what the clone is; None when that is unknown."""
+    return _ACTUAL[name](new, current)
 
 
 def classify_update(old: CloneProperties | None, new: CloneProperties, current: CurrentClone) -> UpdateDecision:
@@ -64,7 +163,8 @@ def classify_update(old: CloneProperties | None, new: CloneProperties, current: 
     time. So the rollback of a failed replacement (old and new swapped, the clone
     untouched) changes nothing, and old properties that no longer parse decide nothing. A replacement
     needs a new identifier, so one that would keep an explicit ``ClusterId`` is refused, as CloudFormation
-    refuses it for its own custom-named resources.
+    refuses it for its own custom-named resources; and one of a clone with deletion protection is refused,
+    as CloudFormation's cleanup could not delete the old clone.
     """
     changed = []
     for name, value in REPLACING_PROPERTIES.items():
@@ -84,6 +184,15 @@ def classify_update(old: CloneProperties | None, new: CloneProperties, current: 
                 "Give ClusterId a new value (or remove it), then update the stack again."
             ),
         )
+    if changed and current.deletion_protection:
+        return UpdateDecision(
+            tuple(changed),
+            refusal=(
+                f"Changing {', '.join(changed)} replaces the clone, and the current clone '{current.cluster_id}' "
+                "has deletion protection on, so it could not be deleted afterwards. Update the stack with "
+                "DeletionProtection set to false first, then make this change."
+            ),
+        )
     return UpdateDecision(tuple(changed))
 
 
@@ -96,9 +205,11 @@ def resolve_desired(
     """The clone ``properties`` ask for, with each unset property given its default.
 
     Defaults come from the source, so a clone behaves like the cluster it copies: the writer's
-    instance class and DB parameter group, the cluster's port and cluster parameter group, and its
-    security groups when the clone stays in the source's network. When the source is gone (an Update
-    long after the clone was made), unset properties keep the clone's current values.
+    instance class and DB parameter group, the cluster's port and cluster parameter group, its
+    security groups when the clone stays in the source's network, and its Serverless v2 capacities.
+    When the source is gone (an Update long after the clone was made), unset properties keep the
+    clone's current values. An unset BacktrackWindow leaves the clone's window as it is (0 turns
+    backtracking off, for good).
 
     >>> src = ClusterView("prod", "available", "aurora-mysql", port=3306, parameter_group="pg")
     >>> resolve_desired(CloneProperties("prod", instance_class="db.r6g.large"), "c", src).port
@@ -113,6 +224,12 @@ def resolve_desired(
     instance_class = properties.instance_class or (writer.instance_class if writer else None)
     if instance_class is None:
         raise ValueError("InstanceClass is not set and the source cluster has no writer instance to copy it from.")
+    capacity = properties.serverless_v2_capacity or (basis.serverless_v2_capacity if basis is not None else None)
+    if instance_class == SERVERLESS_CLASS and capacity is None:
+        raise ValueError(
+            f"InstanceClass {SERVERLESS_CLASS} needs ServerlessV2MinCapacity and ServerlessV2MaxCapacity: "
+            "the source has no Serverless v2 capacities to take them from."
+        )
     return DesiredClone(
         cluster_id=cluster_id,
         instance_class=instance_class,
@@ -122,7 +239,134 @@ def resolve_desired(
         vpc_security_group_ids=groups,
         cluster_parameter_group=properties.db_cluster_parameter_group_name
         or (basis.parameter_group if basis is not None else None),
+        backtrack_window=properties.backtrack_window,
+        backtrack_to=backtrack_mark(properties.backtrack_to) if properties.backtrack_to is not None else None,
+        serverless_v2_capacity=capacity,
+        iam_database_authentication=properties.enable_iam_database_authentication,
+        manage_master_user_password=True if properties.manage_master_user_password else None,
+        master_user_secret_kms_key_id=properties.master_user_secret_kms_key_id,
+        deletion_protection=properties.deletion_protection,
     )
+
+
+# -- what a request may ask of its source and its clone, checked before anything is made ----------------------------
+
+
+def source_location_problems(properties: CloneProperties, region: str | None, account: str | None) -> list[str]:
+    """What is wrong with where ``SourceClusterId`` is, from its ARN alone (no call needed).
+
+    REFERENCE (Aurora clones): same Region only; a cluster of another account is cloned through AWS RAM
+    by its ARN. Its instances are not visible from this account, so the instance class cannot come from
+    its writer.
+
+    >>> source_location_problems(CloneProperties("arn:aws:rds:eu-west-1:123456789012:cluster:prod"),
+    ...     "us-east-1", "123456789012")[0][:60]
+    "SourceClusterId 'arn:aws:rds:eu-west-1:123456789012:cluster:"
+    """
+    arn = properties.source_arn
+    if arn is None:
+        return []
+    problems = []
+    if region and arn.region != region:
+        problems.append(
+            f"SourceClusterId '{properties.source_cluster_id}' is in Region {arn.region}, and this function runs "
+            f"in {region}: Aurora clones only within one Region. Use a function deployed in {arn.region}."
+        )
+    if account and arn.account != account and properties.instance_class is None:
+        problems.append(
+            "InstanceClass is required when SourceClusterId is a cluster of another account: its instances "
+            "are not visible from this one, so their class cannot be copied."
+        )
+    return problems
+
+
+def is_shared_source(properties: CloneProperties, account: str | None) -> bool:
+    """True when ``SourceClusterId`` is the ARN of a cluster in another account (shared through AWS RAM)."""
+    arn = properties.source_arn
+    return arn is not None and account is not None and arn.account != account
+
+
+def shared_source_problems(properties: CloneProperties, source: ClusterView) -> list[str]:
+    """What keeps a cluster shared from another account from being cloned here, as far as it shows.
+
+    REFERENCE (Aurora clones): a cross-account clone is not possible with the default RDS KMS key. RDS
+    reports the key by its ARN, which names the alias only when it was given so; a key ARN that is the
+    default key is refused by RDS itself when restoring (the error is explained then).
+    """
+    key = source.kms_key_id or ""
+    if source.storage_encrypted and (key == DEFAULT_RDS_KEY_ALIAS or key.endswith(":" + DEFAULT_RDS_KEY_ALIAS)):
+        return [
+            f"SourceClusterId '{properties.source_cluster_id}' is encrypted with its account's default RDS key "
+            "(aws/rds), which cannot be shared, so RDS cannot clone it into another account. Its owner must "
+            "encrypt it with a customer managed key and share that key with this account."
+        ]
+    return []
+
+
+def creation_problems(properties: CloneProperties, source: ClusterView, now: datetime, deadline: datetime) -> list[str]:
+    """What a new clone of ``source`` cannot be, in the user's words; empty when it can be made.
+
+    REFERENCE (Backtrack): Aurora MySQL only, turned on when the clone is created, and a clone cannot go
+    back before it was created. So at creation BacktrackTo must be ``now`` or later (the clone goes back
+    to it once ready and once it has passed), and no later than the request's deadline.
+    """
+    problems = []
+    name = properties.source_cluster_id
+    wants_backtrack = bool(properties.backtrack_window) or properties.backtrack_to is not None
+    if wants_backtrack and source.engine != BACKTRACK_ENGINE:
+        problems.append(
+            f"BacktrackWindow and BacktrackTo work only for Aurora MySQL, and SourceClusterId '{name}' is "
+            f"{source.engine}; remove them."
+        )
+    target = properties.backtrack_to
+    if target is not None and target < now:
+        problems.append(
+            f"BacktrackTo {backtrack_mark(target)} is before this clone exists (it is being made now, "
+            f"{format_timestamp(now)}), and a clone, a replacing one too, can only go back to its own creation or "
+            "later. Make the clone without BacktrackTo, then set BacktrackTo in an update to rewind it to a time "
+            "after its creation."
+        )
+    elif target is not None and target > deadline:
+        problems.append(
+            f"BacktrackTo {backtrack_mark(target)} is after {format_timestamp(deadline)}, when this request "
+            "must be answered (ServiceTimeout); RDS cannot go back to a time that has not come."
+        )
+    if properties.kms_key_id is not None and not source.storage_encrypted:
+        problems.append(
+            f"KmsKeyId is set, but SourceClusterId '{name}' is not encrypted, and RDS cannot encrypt a clone "
+            "of an unencrypted cluster; remove KmsKeyId."
+        )
+    return problems
+
+
+def backtrack_update_problem(properties: CloneProperties, cluster: ClusterView, now: datetime) -> str | None:
+    """Why the clone cannot go back to the new BacktrackTo; None when it can, or when no backtrack is due.
+
+    A BacktrackTo the clone was already rewound to asks for nothing, however old it has become.
+    """
+    target = properties.backtrack_to
+    if target is None or backtrack_mark(target) == cluster.backtracked_to:
+        return None
+    mark = backtrack_mark(target)
+    if cluster.engine != BACKTRACK_ENGINE:
+        return (
+            f"BacktrackTo {mark}: backtracking works only for Aurora MySQL, and DB cluster '{cluster.identifier}' "
+            f"is {cluster.engine}."
+        )
+    if cluster.backtrack_window <= 0:
+        return (
+            f"DB cluster '{cluster.identifier}' was made without backtracking, so it cannot go back to "
+            f"BacktrackTo {mark}; RDS turns backtracking on only when a clone is made."
+        )
+    if target > now:
+        return f"BacktrackTo {mark} is in the future ({format_timestamp(now)} now); a backtrack can only go back."
+    earliest = cluster.earliest_backtrack_time
+    if earliest is not None and target < earliest:
+        return (
+            f"BacktrackTo {mark} is before {backtrack_mark(earliest)}, the earliest time DB cluster "
+            f"'{cluster.identifier}' can go back to (its creation, or BacktrackWindow ago, whichever is later)."
+        )
+    return None
 
 
 @dataclass(frozen=True)

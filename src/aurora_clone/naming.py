@@ -90,6 +90,19 @@ def instance_number(cluster_id: str, identifier: str) -> int | None:
     return None
 
 
+def final_snapshot_id(cluster_id: str, token: str) -> str:
+    """The final snapshot a Delete with SnapshotOnDelete asks RDS for: ``<cluster id>-final-<token[:8]>``.
+
+    Cluster snapshot identifiers are 1-255 letters, digits and hyphens, first a letter, without two
+    consecutive hyphens or a trailing one; a valid cluster identifier and a hex token keep it so. The same
+    Delete (re-delivered) names the same snapshot; another Delete of the same clone another one.
+
+    >>> final_snapshot_id("my-clone", "0123456789ab")
+    'my-clone-final-01234567'
+    """
+    return f"{cluster_id}-final-{token[:8]}"
+
+
 def poll_rule_name(prefix: str, cluster_id: str, token: str) -> str:
     """The EventBridge rule that polls one request: ``<prefix>-<cluster hash>-<request token>``.
 

@@ -26,11 +26,17 @@ class Job:
     replacing: str | None = None  # the clone a replacement supersedes; set only while replacing
     failure: str | None = None  # a teardown that ends in FAILED with this reason (a discarded replacement)
     purge_older_than: float | None = None  # PurgeObsoleteCopies: MaxCopyAge in seconds, once the clone is ready
+    final_snapshot: str | None = None  # SnapshotOnDelete: the snapshot RDS takes before deleting the cluster
 
     def discard(self, reason: str) -> Job:
         """Turn a failed replacement into the teardown of the half-made clone, then FAILED."""
         return replace(
-            self, kind="teardown", answer_id=self.replacing or self.answer_id, replacing=None, failure=reason
+            self,
+            kind="teardown",
+            answer_id=self.replacing or self.answer_id,
+            replacing=None,
+            failure=reason,
+            final_snapshot=None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,7 +49,7 @@ class Job:
         }
         if self.desired is not None:
             data["desired"] = self.desired.to_dict()
-        for key in ("replacing", "failure", "purge_older_than"):
+        for key in ("replacing", "failure", "purge_older_than", "final_snapshot"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data

@@ -50,6 +50,10 @@ _ERROR_TEXT = {
     "StorageQuotaExceeded": "The account's RDS storage quota is used up.",
     "InstanceQuotaExceeded": "The account's DB instance quota is used up.",
     "InsufficientDBInstanceCapacity": "RDS has no capacity for this instance class right now.",
+    "DBClusterSnapshotAlreadyExistsFault": "A DB cluster snapshot with the final snapshot's name already exists: "
+    "{message}",
+    "SnapshotQuotaExceeded": "The account's DB snapshot quota is used up, so no final snapshot of '{target}' can be "
+    "taken; delete old snapshots or ask AWS for a higher quota.",
     "AccessDenied": "The function's role may not do this: {message}",
     "AccessDeniedException": "The function's role may not do this: {message}",
 }
@@ -92,6 +96,13 @@ def _tags(items: list[Any] | None) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in items or []}
 
 
+def _aware(moment: Any) -> datetime | None:
+    """A datetime from a response, in UTC (botocore gives aware ones; a naive one is taken as UTC)."""
+    if not isinstance(moment, datetime):
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class RdsGateway:
     """Every RDS call the project makes. Methods take and return plain values."""
 
@@ -104,10 +115,15 @@ class RdsGateway:
         except (ClientError, BotoCoreError) as error:
             raise _translate(error, target) from error
 
-    def describe_cluster(self, identifier: str) -> ClusterView | None:
-        """The cluster with its instances, or None when RDS does not list it."""
+    def describe_cluster(self, identifier: str, *, shared: bool = False) -> ClusterView | None:
+        """The cluster with its instances, or None when RDS does not list it.
+
+        ``shared``: ``identifier`` is the ARN of a cluster shared from another account (AWS RAM). Its
+        instances are not visible from this account, so only their number is known (``member_count``).
+        """
+        extra = {"IncludeShared": True} if shared else {}
         try:
-            response = self._call(identifier, "describe_db_clusters", DBClusterIdentifier=identifier)
+            response = self._call(identifier, "describe_db_clusters", DBClusterIdentifier=identifier, **extra)
         except RdsError as error:
             if error.code == "DBClusterNotFoundFault":
                 return None
@@ -116,8 +132,15 @@ class RdsGateway:
         if not clusters:
             return None
         raw = clusters[0]
-        writers = {m["DBInstanceIdentifier"] for m in raw.get("DBClusterMembers", []) if m.get("IsClusterWriter")}
-        instances = tuple(self._instance_view(item, writers) for item in self._instances_of(raw["DBClusterIdentifier"]))
+        members = raw.get("DBClusterMembers", [])
+        writers = {m["DBInstanceIdentifier"] for m in members if m.get("IsClusterWriter")}
+        instances = (
+            ()
+            if shared
+            else tuple(self._instance_view(item, writers) for item in self._instances_of(raw["DBClusterIdentifier"]))
+        )
+        scaling = raw.get("ServerlessV2ScalingConfiguration") or {}
+        secret = raw.get("MasterUserSecret") or {}
         return ClusterView(
             identifier=raw["DBClusterIdentifier"],
             status=raw.get("Status", ""),
@@ -134,6 +157,20 @@ class RdsGateway:
             deletion_protection=bool(raw.get("DeletionProtection", False)),
             tags=_tags(raw.get("TagList")),
             instances=instances,
+            created=_aware(raw.get("ClusterCreateTime")),
+            backtrack_window=int(raw.get("BacktrackWindow") or 0),
+            earliest_backtrack_time=_aware(raw.get("EarliestBacktrackTime")),
+            serverless_v2_capacity=(
+                (float(scaling["MinCapacity"]), float(scaling["MaxCapacity"]))
+                if scaling.get("MinCapacity") is not None and scaling.get("MaxCapacity") is not None
+                else None
+            ),
+            iam_database_authentication=bool(raw.get("IAMDatabaseAuthenticationEnabled", False)),
+            master_user_secret_arn=secret.get("SecretArn", ""),
+            master_user_secret_kms_key_id=secret.get("KmsKeyId") or None,
+            storage_encrypted=bool(raw.get("StorageEncrypted", False)),
+            kms_key_id=raw.get("KmsKeyId") or None,
+            member_count=len(members),
         )
 
     def _instances_of(self, cluster_id: str) -> list[Any]:
@@ -191,17 +228,31 @@ class RdsGateway:
         cluster_parameter_group: str | None,
         port: int | None,
         full_copy: bool = False,
+        kms_key_id: str | None = None,
+        backtrack_window: int | None = None,
+        serverless_v2_capacity: tuple[float, float] | None = None,
+        iam_database_authentication: bool = False,
     ) -> None:
         """A copy-on-write clone of ``source`` (or a full copy), at its latest restorable time.
 
         REFERENCE (Aurora clones): without ``RestoreType=copy-on-write`` the restore is a full copy, and
         ``RestoreToTime`` cannot be combined with copy-on-write, hence ``UseLatestRestorableTime``.
+        ``source`` may be the ARN of a cluster shared from another account. Settings left out get RDS's
+        defaults (no backtracking, no IAM database authentication, the source's KMS key).
         """
         optional = {
             "DBSubnetGroupName": subnet_group,
             "VpcSecurityGroupIds": list(security_groups) if security_groups else None,
             "DBClusterParameterGroupName": cluster_parameter_group,
             "Port": port,
+            "KmsKeyId": kms_key_id,
+            "BacktrackWindow": backtrack_window or None,
+            "ServerlessV2ScalingConfiguration": (
+                {"MinCapacity": serverless_v2_capacity[0], "MaxCapacity": serverless_v2_capacity[1]}
+                if serverless_v2_capacity is not None
+                else None
+            ),
+            "EnableIAMDatabaseAuthentication": True if iam_database_authentication else None,
         }
         self._call(
             cluster_id,
@@ -243,11 +294,33 @@ class RdsGateway:
         port: int | None,
         security_groups: tuple[str, ...] | None,
         parameter_group: str | None,
+        backtrack_window: int | None = None,
+        serverless_v2_capacity: tuple[float, float] | None = None,
+        iam_database_authentication: bool | None = None,
+        manage_master_user_password: bool | None = None,
+        master_user_secret_kms_key_id: str | None = None,
+        deletion_protection: bool | None = None,
     ) -> None:
+        """Change what is given, at once; None leaves a setting as it is.
+
+        ``manage_master_user_password`` is only ever True: RDS then makes the clone's own master password
+        in a Secrets Manager secret it manages (encrypted with ``master_user_secret_kms_key_id``, or
+        aws/secretsmanager), and deletes that secret with the cluster.
+        """
         optional = {
             "Port": port,
             "VpcSecurityGroupIds": list(security_groups) if security_groups is not None else None,
             "DBClusterParameterGroupName": parameter_group,
+            "BacktrackWindow": backtrack_window,
+            "ServerlessV2ScalingConfiguration": (
+                {"MinCapacity": serverless_v2_capacity[0], "MaxCapacity": serverless_v2_capacity[1]}
+                if serverless_v2_capacity is not None
+                else None
+            ),
+            "EnableIAMDatabaseAuthentication": iam_database_authentication,
+            "ManageMasterUserPassword": manage_master_user_password,
+            "MasterUserSecretKmsKeyId": master_user_secret_kms_key_id if manage_master_user_password else None,
+            "DeletionProtection": deletion_protection,
         }
         self._call(
             cluster_id,
@@ -255,6 +328,20 @@ class RdsGateway:
             DBClusterIdentifier=cluster_id,
             ApplyImmediately=True,
             **{key: value for key, value in optional.items() if value is not None},
+        )
+
+    def backtrack_cluster(self, cluster_id: str, to: datetime, *, to_earliest: bool = False) -> None:
+        """Rewind the cluster to ``to`` (REFERENCE: Backtrack); it is ``backtracking`` until done.
+
+        ``to_earliest`` lets RDS use the earliest time it can when ``to`` is before it (for a clone, its
+        creation).
+        """
+        self._call(
+            cluster_id,
+            "backtrack_db_cluster",
+            DBClusterIdentifier=cluster_id,
+            BacktrackTo=to,
+            UseEarliestTimeOnPointInTimeUnavailable=to_earliest,
         )
 
     def modify_instance(self, instance_id: str, *, instance_class: str | None, parameter_group: str | None) -> None:
@@ -270,8 +357,19 @@ class RdsGateway:
     def delete_instance(self, instance_id: str) -> None:
         self._call(instance_id, "delete_db_instance", DBInstanceIdentifier=instance_id, SkipFinalSnapshot=True)
 
-    def delete_cluster(self, cluster_id: str) -> None:
-        self._call(cluster_id, "delete_db_cluster", DBClusterIdentifier=cluster_id, SkipFinalSnapshot=True)
+    def delete_cluster(self, cluster_id: str, final_snapshot: str | None = None) -> None:
+        """Delete the cluster (its instances must be gone or going); with ``final_snapshot``, RDS first
+        takes a manual cluster snapshot of that name, which stays until someone deletes it."""
+        if final_snapshot:
+            self._call(
+                cluster_id,
+                "delete_db_cluster",
+                DBClusterIdentifier=cluster_id,
+                SkipFinalSnapshot=False,
+                FinalDBSnapshotIdentifier=final_snapshot,
+            )
+        else:
+            self._call(cluster_id, "delete_db_cluster", DBClusterIdentifier=cluster_id, SkipFinalSnapshot=True)
 
     def add_tags(self, arn: str, tags: Mapping[str, str]) -> None:
         self._call(

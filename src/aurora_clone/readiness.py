@@ -8,10 +8,12 @@ half-finished change all converge the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from aurora_clone.clone_state import ClusterView, DesiredClone, InstanceView
 from aurora_clone.naming import instance_id, instance_number
 from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, Owner
+from aurora_clone.timespec import format_timestamp, parse_timestamp
 
 # Statuses from which RDS will not recover by itself (REFERENCE: Aurora cluster statuses).
 TERMINAL_STATUSES = frozenset(
@@ -51,17 +53,36 @@ class DeleteInstance:
 
 @dataclass(frozen=True)
 class ModifyCluster:
+    """Cluster settings to change; None leaves one as it is."""
+
     port: int | None = None
     vpc_security_group_ids: tuple[str, ...] | None = None
     parameter_group: str | None = None
+    backtrack_window: int | None = None
+    serverless_v2_capacity: tuple[float, float] | None = None
+    iam_database_authentication: bool | None = None
+    manage_master_user_password: bool | None = None  # only ever True: turn the managed secret on
+    master_user_secret_kms_key_id: str | None = None
+    deletion_protection: bool | None = None
+
+
+@dataclass(frozen=True)
+class Backtrack:
+    """Rewind the cluster to ``to`` (a backtrack_mark); ``to_earliest`` when that is before the clone existed."""
+
+    to: str
+    to_earliest: bool = False
 
 
 @dataclass(frozen=True)
 class DeleteCluster:
+    """Delete the cluster; with ``final_snapshot``, RDS first takes a manual snapshot of that name."""
+
     identifier: str
+    final_snapshot: str | None = None
 
 
-Action = CreateInstance | ModifyInstance | DeleteInstance | ModifyCluster | DeleteCluster
+Action = CreateInstance | ModifyInstance | DeleteInstance | ModifyCluster | Backtrack | DeleteCluster
 
 
 @dataclass(frozen=True)
@@ -94,8 +115,13 @@ class Broken:
 Step = Act | Wait | Ready | Broken
 
 
-def plan_convergence(desired: DesiredClone, cluster: ClusterView | None) -> Step:
+def plan_convergence(desired: DesiredClone, cluster: ClusterView | None, now: datetime | None = None) -> Step:
     """The next step towards ``desired``: ready only when the cluster and every instance are.
+
+    In order: cluster settings, instances, then (everything available) the backtrack to
+    ``desired.backtrack_to``, and last deletion protection, so that a clone that never became ready is
+    never protected against the delete that follows a failed Create. ``now`` (the function's clock) keeps
+    a backtrack to a time still ahead waiting until it has passed.
 
     >>> plan_convergence(DesiredClone("c", "db.r6g.large", 1), None)
     Broken(why="DB cluster 'c' no longer exists: it was deleted while being created or changed.")
@@ -127,25 +153,82 @@ def plan_convergence(desired: DesiredClone, cluster: ClusterView | None) -> Step
     ]
     if unsettled:
         return Wait("DB instance " + ", ".join(unsettled))
+    backtrack = plan_backtrack(desired, cluster, now)
+    if backtrack is not None:
+        return backtrack
+    if desired.deletion_protection and not cluster.deletion_protection:
+        return Act((ModifyCluster(deletion_protection=True),), f"protecting DB cluster '{cluster.identifier}'")
     return Ready()
 
 
-def plan_teardown(cluster: ClusterView | None, owner: Owner) -> Step:
-    """The next step in deleting an owned clone: its instances first, then the cluster itself."""
+def plan_backtrack(desired: DesiredClone, cluster: ClusterView, now: datetime | None = None) -> Step | None:
+    """The backtrack step for an ``available`` clone, or None when none is due.
+
+    A backtrack is due while the clone's backtracked-to tag differs from ``desired.backtrack_to``; the tag is
+    written once RDS accepted the backtrack, and the ``backtracking`` status keeps the clone waiting until
+    RDS is done. RDS refuses a time still ahead, so that waits; one before the earliest time the clone can
+    go back to is refused, except when the window still reaches the clone's creation and the time is before
+    it: the clone's data before it existed is its data at creation, so it goes back there.
+    """
+    if desired.backtrack_to is None or cluster.backtracked_to == desired.backtrack_to:
+        return None
+    target = parse_timestamp(desired.backtrack_to)
+    name = cluster.identifier
+    if cluster.backtrack_window <= 0:
+        return Broken(
+            f"DB cluster '{name}' cannot go back to BacktrackTo {desired.backtrack_to}: backtracking is off for it "
+            "(it can only be turned on when a clone is made, with BacktrackWindow)."
+        )
+    if now is not None and target > now:
+        return Wait(
+            f"BacktrackTo {desired.backtrack_to} is still ahead; DB cluster '{name}' goes back once it has passed"
+        )
+    earliest = cluster.earliest_backtrack_time
+    reaches_creation = earliest is None or cluster.created is None or earliest <= cluster.created
+    before_creation = cluster.created is not None and target <= cluster.created
+    if earliest is not None and target < earliest and not (before_creation and reaches_creation):
+        return Broken(
+            f"BacktrackTo {desired.backtrack_to} is before {format_timestamp(earliest)}, the earliest time DB "
+            f"cluster '{name}' can go back to (its creation, or BacktrackWindow ago, whichever is later)."
+        )
+    return Act(
+        (Backtrack(desired.backtrack_to, to_earliest=before_creation),),
+        f"backtracking DB cluster '{name}' to {desired.backtrack_to}",
+    )
+
+
+def plan_teardown(cluster: ClusterView | None, owner: Owner, final_snapshot: str | None = None) -> Step:
+    """The next step in deleting an owned clone: its instances first, then the cluster itself.
+
+    A protected clone is never unprotected here: the answer says how to release it. While the cluster
+    is busy (``backtracking``, ``modifying``, ``backing-up``...) nothing is deleted: the teardown waits.
+    ``final_snapshot`` names the snapshot RDS takes before deleting the cluster; a cluster in a terminal
+    status holds no usable data and is deleted without one.
+    """
     if cluster is None:
         return Ready()
     if cluster.deletion_protection:
-        return Broken(
-            f"DB cluster '{cluster.identifier}' has deletion protection on. Turn it off first "
-            "(aws rds modify-db-cluster --no-deletion-protection), then delete again."
-        )
+        return Broken(deletion_protection_reason(cluster.identifier))
     foreign = [instance.identifier for instance in cluster.instances if not owner.owns(instance.tags)]
     if foreign:
         return Broken(
             f"DB cluster '{cluster.identifier}' has instances this resource did not create "
             f"({', '.join(foreign)}); delete them, then delete the stack again."
         )
-    return _delete_step(cluster)
+    snapshot = final_snapshot if cluster.status not in TERMINAL_STATUSES else None
+    return _delete_step(cluster, snapshot)
+
+
+def deletion_protection_reason(cluster_id: str) -> str:
+    """Why a protected clone was not deleted, and how its owner releases it."""
+    return (
+        f"DB cluster '{cluster_id}' has deletion protection on (DeletionProtection: true), so it was not deleted; "
+        "this resource never turns the protection off by itself. To release it, update the stack with "
+        "DeletionProtection set to false, then delete the stack again. A stack that can no longer be updated "
+        "(DELETE_FAILED) needs the protection turned off on the cluster itself "
+        f"(aws rds modify-db-cluster --db-cluster-identifier {cluster_id} --no-deletion-protection "
+        "--apply-immediately) before the delete is retried."
+    )
 
 
 def plan_copy_teardown(cluster: ClusterView) -> Step:
@@ -158,7 +241,9 @@ def plan_copy_teardown(cluster: ClusterView) -> Step:
     return _delete_step(cluster)
 
 
-def _delete_step(cluster: ClusterView) -> Step:
+def _delete_step(cluster: ClusterView, final_snapshot: str | None = None) -> Step:
+    if cluster.status not in DELETABLE_STATUSES and cluster.status != "deleting":
+        return Wait(f"DB cluster '{cluster.identifier}' is '{cluster.status}'")
     if cluster.instances:
         doomed = tuple(
             DeleteInstance(instance.identifier)
@@ -170,7 +255,11 @@ def _delete_step(cluster: ClusterView) -> Step:
         states = ", ".join(f"'{i.identifier}' is '{i.status}'" for i in cluster.instances)
         return Wait(f"DB instance {states}")
     if cluster.status in DELETABLE_STATUSES:
-        return Act((DeleteCluster(cluster.identifier),), f"deleting DB cluster '{cluster.identifier}'")
+        return Act(
+            (DeleteCluster(cluster.identifier, final_snapshot),),
+            f"deleting DB cluster '{cluster.identifier}'"
+            + (f" after a final snapshot '{final_snapshot}'" if final_snapshot else ""),
+        )
     return Wait(f"DB cluster '{cluster.identifier}' is '{cluster.status}'")
 
 
@@ -192,9 +281,32 @@ def _cluster_change(desired: DesiredClone, cluster: ClusterView) -> ModifyCluste
     parameter_group = desired.cluster_parameter_group
     if parameter_group == cluster.parameter_group:
         parameter_group = None
-    if port is None and groups is None and parameter_group is None:
-        return None
-    return ModifyCluster(port=port, vpc_security_group_ids=groups, parameter_group=parameter_group)
+    window = desired.backtrack_window
+    # A window can be changed, or set to 0, only on a clone made with one (changes.classify_update replaces
+    # a clone without one): RDS cannot turn backtracking on later.
+    if window is None or window == cluster.backtrack_window or cluster.backtrack_window == 0:
+        window = None
+    capacity = desired.serverless_v2_capacity
+    if capacity is not None and tuple(float(units) for units in capacity) == cluster.serverless_v2_capacity:
+        capacity = None
+    iam = desired.iam_database_authentication
+    if iam is not None and iam == cluster.iam_database_authentication:
+        iam = None
+    manage = True if desired.manage_master_user_password and not cluster.master_user_secret_arn else None
+    # Protection is turned on last (plan_convergence); turning it off is an explicit Update, done now.
+    unprotect = False if desired.deletion_protection is False and cluster.deletion_protection else None
+    change = ModifyCluster(
+        port=port,
+        vpc_security_group_ids=groups,
+        parameter_group=parameter_group,
+        backtrack_window=window,
+        serverless_v2_capacity=capacity,
+        iam_database_authentication=iam,
+        manage_master_user_password=manage,
+        master_user_secret_kms_key_id=desired.master_user_secret_kms_key_id if manage else None,
+        deletion_protection=unprotect,
+    )
+    return None if change == ModifyCluster() else change
 
 
 def _instance_actions(desired: DesiredClone, cluster: ClusterView, ours: dict[int, InstanceView]) -> tuple[Action, ...]:

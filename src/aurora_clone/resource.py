@@ -6,6 +6,7 @@ Each public method returns an ``Outcome``: Done (answer SUCCESS), Failed (answer
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,13 +14,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from aurora_clone.cfn.polling import PollScheduler
-from aurora_clone.changes import CurrentClone, classify_update, resolve_desired, tag_changes
-from aurora_clone.clone_state import ClusterView, DesiredClone
+from aurora_clone.changes import (
+    CurrentClone,
+    arn_account,
+    backtrack_update_problem,
+    classify_update,
+    creation_problems,
+    is_shared_source,
+    resolve_desired,
+    shared_source_problems,
+    source_location_problems,
+    tag_changes,
+)
+from aurora_clone.clone_state import BACKTRACKED_TO_TAG, ClusterView, DesiredClone
 from aurora_clone.logs import SERVICE
 from aurora_clone.naming import (
     derive_cluster_id,
+    final_snapshot_id,
     instance_number,
     is_valid_identifier,
     not_created_id,
@@ -48,6 +62,7 @@ from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import (
     Act,
     Action,
+    Backtrack,
     Broken,
     CreateInstance,
     DeleteCluster,
@@ -91,6 +106,11 @@ class Request:
     def not_created_id(self) -> str:
         return not_created_id(self.stack_id, self.request_id, self.logical_id)
 
+    @property
+    def account(self) -> str | None:
+        """The account the stack, and so this function's clones, live in (from the StackId ARN)."""
+        return arn_account(self.stack_id)
+
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Request:
         return cls(
@@ -111,6 +131,31 @@ def service_timeout(raw: Mapping[str, Any]) -> int:
     except ValueError:
         return MAX_SERVICE_TIMEOUT_SECONDS
     return min(max(seconds, 1), MAX_SERVICE_TIMEOUT_SECONDS)
+
+
+def snapshot_on_delete(raw: Mapping[str, Any]) -> bool:
+    """The request's SnapshotOnDelete; read on its own when other properties no longer parse, since a
+    Delete must go ahead whatever else is wrong with them."""
+    try:
+        return parse_properties(raw).snapshot_on_delete
+    except PropertiesError:
+        return str(raw.get("SnapshotOnDelete", "")).strip().lower() == "true"
+
+
+def _region() -> str | None:
+    return os.environ.get("AWS_REGION") or None
+
+
+def _shared_defaults(source: ClusterView) -> ClusterView:
+    """What a cluster of another account can give a clone here as defaults: its port and capacities only
+    (its parameter groups, security groups and instances belong to its own account)."""
+    return ClusterView(
+        source.identifier,
+        source.status,
+        source.engine,
+        port=source.port,
+        serverless_v2_capacity=source.serverless_v2_capacity,
+    )
 
 
 class CloneResource:
@@ -134,9 +179,14 @@ class CloneResource:
         """The clone an unanswered Create of this resource is making, its polling stopped; None if none."""
         if self._polls is None:
             self._polls = PollScheduler()
-        pending = self._polls.pending_creates(request.stack_id, request.logical_id)
-        for rule, _cluster in pending:
-            self._polls.cancel(rule)  # the Create must not add instances while the Delete removes them
+        try:
+            pending = self._polls.pending_creates(request.stack_id, request.logical_id)
+            for rule, _cluster in pending:
+                self._polls.cancel(rule)  # the Create must not add instances while the Delete removes them
+        except (ClientError, BotoCoreError):
+            # Not knowing must not fail a Delete (the stack would be stuck): the sweep finds such clones later.
+            logger.exception("Could not look for an unanswered Create")
+            return None
         return pending[0][1] if pending else None
 
     # -- Create ---------------------------------------------------------------------------------------
@@ -154,30 +204,50 @@ class CloneResource:
     ) -> Outcome:
         """Restore a clone into ``cluster_id`` (or adopt it when this very request made it already)."""
         failed_id = replacing or request.not_created_id
+        location = source_location_problems(properties, _region(), request.account)
+        if location:
+            return Failed(" ".join(location), failed_id)
+        shared = is_shared_source(properties, request.account)
         try:
-            source = self.rds.describe_cluster(properties.source_cluster_id)
+            source = self.rds.describe_cluster(properties.source_cluster_id, shared=shared)
             if source is None:
-                return Failed(
-                    f"SourceClusterId '{properties.source_cluster_id}' does not exist in this account and Region.",
-                    failed_id,
+                where = (
+                    "is not shared with this account through AWS RAM, or does not exist"
+                    if shared
+                    else "does not exist in this account and Region"
                 )
+                return Failed(f"SourceClusterId '{properties.source_cluster_id}' {where}.", failed_id)
             problem = _source_problem(properties.source_cluster_id, source)
             if problem is not None:
                 return Failed(problem, failed_id)
-            desired = resolve_desired(properties, cluster_id, source)
+            deadline = self.clock() + service_timeout(request.properties)
+            problems = creation_problems(
+                properties,
+                source,
+                datetime.fromtimestamp(self.clock(), UTC),
+                datetime.fromtimestamp(deadline, UTC),
+            )
+            if shared:
+                problems += shared_source_problems(properties, source)
+            if problems:
+                return Failed(" ".join(problems), failed_id)
+            desired = resolve_desired(properties, cluster_id, _shared_defaults(source) if shared else source)
             job = Job(
                 "converge",
                 cluster_id,
-                deadline=self.clock() + service_timeout(request.properties),
+                deadline=deadline,
                 answer_id=cluster_id,
-                source=source.identifier,
+                source=properties.source_key if shared else source.identifier,
                 desired=desired,
                 replacing=replacing,
                 purge_older_than=properties.max_copy_age.total_seconds() if properties.purge_obsolete_copies else None,
             )
             existing = self.rds.describe_cluster(cluster_id)
             if existing is None:
-                refusal = self._restore(request, properties, desired, source.identifier)
+                if shared:
+                    refusal = self._restore_shared(request, properties, desired, replacing)
+                else:
+                    refusal = self._restore(request, properties, desired, source.identifier)
                 if refusal is not None:
                     return Failed(refusal, failed_id)
                 existing = self.rds.describe_cluster(cluster_id)
@@ -189,7 +259,7 @@ class CloneResource:
                 )
         except (RdsError, ValueError, SlotLockBusyError) as error:
             return Failed(str(error), failed_id)
-        logger.info("Clone requested", extra={"cluster": cluster_id, "source": source.identifier})
+        logger.info("Clone requested", extra={"cluster": cluster_id, "source": job.source})
         return self.poll(job, request)
 
     @staticmethod
@@ -218,21 +288,94 @@ class CloneResource:
                 **({FULL_COPY_TAG: "true"} if choice.full_copy else {}),
             }
             logger.info("Clone source chosen", extra={"cloned": cloned, "full_copy": choice.full_copy})
-            try:
-                self.rds.restore_clone(
-                    cluster_id=desired.cluster_id,
-                    source=properties.source_cluster_id if cloned == source_id else cloned,
-                    tags=tags,
-                    subnet_group=properties.db_subnet_group_name,
-                    security_groups=desired.vpc_security_group_ids,
-                    cluster_parameter_group=desired.cluster_parameter_group,
-                    port=desired.port,
-                    full_copy=choice.full_copy,
-                )
-            except RdsError as error:
-                if error.code != "DBClusterAlreadyExistsFault":
-                    raise  # else another delivery of this request won the race: the caller judges the winner
+            self._restore_clone(
+                properties,
+                desired,
+                source=properties.source_cluster_id if cloned == source_id else cloned,
+                tags=tags,
+                full_copy=choice.full_copy,
+            )
         return None
+
+    def _restore_shared(
+        self, request: Request, properties: CloneProperties, desired: DesiredClone, replacing: str | None
+    ) -> str | None:
+        """Clone a cluster shared from another account, by its ARN; a refusal's words, or None.
+
+        Its clone slots cannot be counted from here, and the pool cannot copy it: RDS itself limits a shared
+        cluster to one clone per account (REFERENCE: Aurora clones), which is checked among this tool's clones.
+        """
+        source_key = properties.source_key
+        others = sorted(
+            cluster.identifier
+            for cluster in self.rds.list_clusters().clusters
+            if cluster.is_live
+            and cluster.tags.get(CLONED_FROM_TAG) == source_key
+            and cluster.identifier != desired.cluster_id
+        )
+        if replacing in others:
+            return (
+                f"This change replaces the clone '{replacing}' of SourceClusterId '{properties.source_cluster_id}', a "
+                "cluster of another account, and RDS allows one clone of such a cluster per account: the replacement "
+                "cannot be made while the old clone exists. Delete the stack and create it again with the change."
+            )
+        if others:
+            return (
+                f"DB cluster '{others[0]}' already is a clone of SourceClusterId '{properties.source_cluster_id}' in "
+                "this account, and RDS allows one clone of a cluster of another account per account. Delete that "
+                "clone (or its stack) first."
+            )
+        tags = {
+            **dict(properties.tags),
+            **request.owner.tags(request.token, source_key),
+            CLONED_FROM_TAG: source_key,
+            DATA_TIME_TAG: format_timestamp(datetime.fromtimestamp(self.clock(), UTC)),
+        }
+        try:
+            self._restore_clone(properties, desired, source=properties.source_cluster_id, tags=tags, full_copy=False)
+        except RdsError as error:
+            if error.code in (
+                "KMSKeyNotAccessibleFault",
+                "InvalidRestoreFault",
+                "AccessDenied",
+                "AccessDeniedException",
+            ):
+                raise RdsError(
+                    error.code,
+                    f"{error} A cluster of another account can be cloned only when it is shared with this account "
+                    "through AWS RAM and encrypted with a customer managed key that is shared too (never the "
+                    "default aws/rds key).",
+                ) from error
+            raise
+        return None
+
+    def _restore_clone(
+        self,
+        properties: CloneProperties,
+        desired: DesiredClone,
+        *,
+        source: str,
+        tags: Mapping[str, str],
+        full_copy: bool,
+    ) -> None:
+        try:
+            self.rds.restore_clone(
+                cluster_id=desired.cluster_id,
+                source=source,
+                tags=tags,
+                subnet_group=properties.db_subnet_group_name,
+                security_groups=desired.vpc_security_group_ids,
+                cluster_parameter_group=desired.cluster_parameter_group,
+                port=desired.port,
+                full_copy=full_copy,
+                kms_key_id=properties.kms_key_id,
+                backtrack_window=properties.backtrack_window,
+                serverless_v2_capacity=desired.serverless_v2_capacity,
+                iam_database_authentication=properties.enable_iam_database_authentication,
+            )
+        except RdsError as error:
+            if error.code != "DBClusterAlreadyExistsFault":
+                raise  # else another delivery of this request won the race: the caller judges the winner
 
     # -- Update ---------------------------------------------------------------------------------------
 
@@ -246,6 +389,9 @@ class CloneResource:
             old: CloneProperties | None = parse_properties(request.old_properties or {})
         except PropertiesError:
             old = None  # unreadable old properties (a rollback of a refused update): judge by the clone itself
+        location = source_location_problems(new, _region(), request.account)
+        if location:
+            return Failed(" ".join(location), current_id)
         replacement_id = new.cluster_id or derive_cluster_id(request.stack_id, request.logical_id, request.token)
         try:
             current = self.rds.describe_cluster(current_id) if is_valid_identifier(current_id) else None
@@ -258,19 +404,22 @@ class CloneResource:
             decision = classify_update(
                 old,
                 new,
-                CurrentClone(
-                    current_id,
-                    current.tags.get(SOURCE_TAG),
-                    current.subnet_group,
-                    parse_timestamp(data_time) if data_time else None,
+                CurrentClone.of(
+                    current, current.tags.get(SOURCE_TAG), parse_timestamp(data_time) if data_time else None
                 ),
             )
             if decision.refusal:
                 return Failed(decision.refusal, current_id)
             if decision.replaces:
                 return self._make_clone(request, new, replacement_id, replacing=current_id)
-            source = self.rds.describe_cluster(new.source_cluster_id)
-            desired = resolve_desired(new, current_id, source, current)
+            problem = backtrack_update_problem(new, current, datetime.fromtimestamp(self.clock(), UTC))
+            if problem is not None:
+                return Failed(problem, current_id)
+            shared = is_shared_source(new, request.account)
+            source = self.rds.describe_cluster(new.source_cluster_id, shared=shared)
+            desired = resolve_desired(
+                new, current_id, _shared_defaults(source) if shared and source is not None else source, current
+            )
             self._retag(current, dict(new.tags))
         except (RdsError, ValueError) as error:
             return Failed(str(error), current_id)
@@ -314,11 +463,15 @@ class CloneResource:
                 target = physical_id
         except RdsError as error:
             return Failed(str(error), physical_id)
+        # SnapshotOnDelete applies to the clone this resource answered with; what an unanswered Create was
+        # still making never held anything worth keeping.
+        keep = target == physical_id and snapshot_on_delete(request.properties)
         job = Job(
             "teardown",
             target,
             deadline=self.clock() + service_timeout(request.properties),
             answer_id=physical_id,
+            final_snapshot=final_snapshot_id(target, request.token) if keep else None,
         )
         return self.poll(job, request)
 
@@ -329,9 +482,9 @@ class CloneResource:
         try:
             cluster = self.rds.describe_cluster(job.cluster_id)
             if job.kind == "teardown":
-                step = plan_teardown(cluster, request.owner)
+                step = plan_teardown(cluster, request.owner, job.final_snapshot)
             elif job.desired is not None:
-                step = plan_convergence(job.desired, cluster)
+                step = plan_convergence(job.desired, cluster, datetime.fromtimestamp(self.clock(), UTC))
             else:
                 raise ValueError("a converge job without a goal")
             if isinstance(step, Act) and cluster is not None:
@@ -366,12 +519,28 @@ class CloneResource:
                 self.rds.modify_instance(identifier, instance_class=instance_class, parameter_group=parameter_group)
             case DeleteInstance(identifier):
                 self.rds.delete_instance(identifier)
-            case ModifyCluster(port, groups, parameter_group):
+            case ModifyCluster() as change:
                 self.rds.modify_cluster(
-                    cluster.identifier, port=port, security_groups=groups, parameter_group=parameter_group
+                    cluster.identifier,
+                    port=change.port,
+                    security_groups=change.vpc_security_group_ids,
+                    parameter_group=change.parameter_group,
+                    backtrack_window=change.backtrack_window,
+                    serverless_v2_capacity=change.serverless_v2_capacity,
+                    iam_database_authentication=change.iam_database_authentication,
+                    manage_master_user_password=change.manage_master_user_password,
+                    master_user_secret_kms_key_id=change.master_user_secret_kms_key_id,
+                    deletion_protection=change.deletion_protection,
                 )
-            case DeleteCluster(identifier):
-                self.rds.delete_cluster(identifier)
+            case Backtrack(to, to_earliest):
+                self.rds.backtrack_cluster(cluster.identifier, parse_timestamp(to), to_earliest=to_earliest)
+                # Written once RDS accepted it: later polls see it asked for and wait for 'backtracking' to end.
+                self.rds.add_tags(cluster.arn, {BACKTRACKED_TO_TAG: to})
+                logger.info("Backtrack requested", extra={"cluster": cluster.identifier, "to": to})
+            case DeleteCluster(identifier, final_snapshot):
+                self.rds.delete_cluster(identifier, final_snapshot)
+                if final_snapshot:
+                    logger.info("Final snapshot requested", extra={"cluster": identifier, "snapshot": final_snapshot})
 
     def _purge_obsolete_copies(self, source_id: str, older_than_seconds: float) -> None:
         """Start deleting the source's copies older than MaxCopyAge that no clone uses (PurgeObsoleteCopies).
@@ -422,7 +591,7 @@ def _source_problem(name: str, source: ClusterView) -> str | None:
         return f"SourceClusterId '{name}' is a {source.engine} cluster; only Aurora clusters can be cloned."
     if source.status != "available":
         return f"SourceClusterId '{name}' is '{source.status}'; it must be 'available' to be cloned."
-    if not source.instances:
+    if not source.instances and not source.member_count:
         return f"SourceClusterId '{name}' has no DB instance; Aurora clones a cluster only when it has one."
     return None
 
@@ -447,4 +616,6 @@ def attributes(cluster: ClusterView, source: str) -> dict[str, str]:
         "DataTimestamp": cluster.tags.get(DATA_TIME_TAG, ""),
         "IsFullCopy": "true" if cluster.tags.get(FULL_COPY_TAG) == "true" else "false",
         "InstanceIds": ",".join(identifier for _, identifier in numbered),
+        "BacktrackedTo": cluster.backtracked_to,
+        "MasterUserSecretArn": cluster.master_user_secret_arn,
     }

@@ -197,6 +197,8 @@ def test_resolve_unset_properties_source_defaults() -> None:
         port=3306,
         vpc_security_group_ids=("sg-aaaaaaaa", "sg-bbbbbbbb"),
         cluster_parameter_group="source-cpg",
+        iam_database_authentication=False,  # RDS's default for a clone: off
+        deletion_protection=False,
     )
 
 
@@ -221,6 +223,8 @@ def test_resolve_explicit_properties_win() -> None:
         port=3307,
         vpc_security_group_ids=("sg-12345678",),
         cluster_parameter_group="my-cpg",
+        iam_database_authentication=False,
+        deletion_protection=False,
     )
 
 
@@ -252,6 +256,8 @@ def test_resolve_source_gone_current_values_kept() -> None:
         port=3310,
         vpc_security_group_ids=("sg-cccccccc",),
         cluster_parameter_group="clone-cpg",
+        iam_database_authentication=False,
+        deletion_protection=False,
     )
 
 
@@ -266,7 +272,9 @@ def test_resolve_source_present_source_preferred_to_current() -> None:
 def test_resolve_nothing_known_only_explicit_values() -> None:
     goal = resolve_desired(replace(BASE, instance_class="db.r6g.large"), "my-clone", None, None)
 
-    assert goal == DesiredClone("my-clone", "db.r6g.large", 1)
+    assert goal == DesiredClone(
+        "my-clone", "db.r6g.large", 1, iam_database_authentication=False, deletion_protection=False
+    )
 
 
 @pytest.mark.parametrize(
