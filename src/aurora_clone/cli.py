@@ -277,9 +277,7 @@ def pool_status(source_id: str, slot_limit: int) -> int:
                 str(free),
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _print_table(rows)
     if source is None:
         print(f"\nThe source '{source_id}' does not exist; its copies are listed.")
     print(f"\nClone slots free now: {free_now} (on clusters that are available with an instance).")
@@ -293,6 +291,78 @@ def pool_status(source_id: str, slot_limit: int) -> int:
             f"Tagged as copies of '{source_id}' but not made by this tool (never used or deleted): {', '.join(ignored)}"
         )
     return 0
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def list_clones() -> int:
+    """Every clone this tool made in the account and Region: source, stack, age, status, endpoint."""
+    from aurora_clone.naming import stack_name
+    from aurora_clone.ownership import CLONED_FROM_TAG, LOGICAL_ID_TAG, SOURCE_TAG, STACK_ID_TAG
+    from aurora_clone.rds import RdsError, RdsGateway
+    from aurora_clone.timespec import format_duration
+
+    rds = RdsGateway()
+    try:
+        clones = [c for c in rds.list_clusters() if c.made_by_tool and c.tags.get(STACK_ID_TAG)]
+        endpoints = {
+            c.identifier: (view.endpoint if (view := rds.describe_cluster(c.identifier)) else "") for c in clones
+        }
+    except RdsError as error:
+        print(error, file=sys.stderr)
+        return 1
+    now = datetime.now(UTC)
+    rows = [("CLONE", "SOURCE", "CLONED FROM", "STACK", "RESOURCE", "AGE", "STATUS", "ENDPOINT")]
+    for clone in sorted(clones, key=lambda c: c.created):
+        age = max(timedelta(0), now - clone.created) // timedelta(minutes=1) * timedelta(minutes=1)
+        rows.append(
+            (
+                clone.identifier,
+                clone.tags.get(SOURCE_TAG, ""),
+                clone.tags.get(CLONED_FROM_TAG, ""),
+                stack_name(clone.tags[STACK_ID_TAG]),
+                clone.tags.get(LOGICAL_ID_TAG, ""),
+                format_duration(age),
+                clone.status,
+                endpoints.get(clone.identifier, ""),
+            )
+        )
+    _print_table(rows)
+    print(f"\n{len(clones)} clone(s).")
+    return 0
+
+
+def sweep(grace: str, dry_run: bool) -> int:
+    """The scheduled sweep, from a laptop: delete clones whose stack is gone (see aurora_clone.sweep)."""
+    from aurora_clone.maintenance import run_sweep
+    from aurora_clone.rds import RdsError, RdsGateway
+    from aurora_clone.timespec import parse_duration
+
+    try:
+        result = run_sweep(
+            RdsGateway(),
+            datetime.now(UTC),
+            grace=parse_duration(grace, allow_zero=True),
+            dry_run=dry_run,
+            log=_quiet_logger(),
+        )
+    except (RdsError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    for orphan in result.plan.orphans:
+        verb = "would delete" if dry_run else ("deleting" if orphan.cluster_id in result.deleting else "not deleted")
+        print(f"{verb}: {orphan.cluster_id}: {orphan.reason}")
+    for line in result.plan.kept:
+        print(f"kept: {line}")
+    for problem in result.errors:
+        print(f"error: {problem}", file=sys.stderr)
+    if not result.plan.orphans and not result.plan.kept:
+        print("No orphaned clones.")
+    return 1 if result.errors else 0
 
 
 def _load_pools(config: Path | None, parameter: str | None, slot_limit: int) -> tuple[PoolPolicy, ...] | None:
@@ -404,6 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (serve_command, up, down):
         command.add_argument("--state-file", type=Path, default=DEFAULT_STATE, help=argparse.SUPPRESS)
 
+    commands.add_parser("list", help="every clone this tool made in the account and Region")
+    sweep_command = commands.add_parser("sweep", help="delete clones whose stack is gone (as the schedule does)")
+    sweep_command.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
+    sweep_command.add_argument("--grace", default="PT1H", help="leave clones younger than this (ISO-8601, PT1H)")
+
     pool = commands.add_parser("pool", help="the copy pool: status, plan and apply, against AWS or the local world")
     pool_actions = pool.add_subparsers(dest="action", required=True)
     limit_help = "clone slots per cluster (default: CLONE_SLOT_LIMIT or 15)"
@@ -425,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "list":
+        return list_clones()
+    if args.command == "sweep":
+        return sweep(args.grace, args.dry_run)
     if args.command == "pool":
         limit = _slot_limit(args.slot_limit)
         if args.action == "status":

@@ -1,4 +1,8 @@
-"""The copy pool's scheduled function: keep spare clone slots ready for each configured source.
+"""The scheduled function: sweep orphaned clones, and keep spare clone slots ready for each pool.
+
+Sweep (``aurora_clone.sweep``): clones of this tool whose stack no longer exists (or is DELETE_COMPLETE),
+older than ``SWEEP_GRACE`` (default PT1H) and not tagged ``aurora-clone-retain: true``, are deleted, each
+logged with its reason; ``SWEEP_DRY_RUN=true`` only logs, ``SWEEP_ENABLED=false`` turns it off.
 
 Each run reads the pools from a JSON document in SSM Parameter Store, then for each pool gathers the
 account's clusters, plans (``aurora_clone.pool.plan.plan_pool``, pure), logs the plan and carries it out
@@ -19,9 +23,9 @@ Metrics (CloudWatch embedded metric format on stdout, one document per pool, dim
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -31,10 +35,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aurora_clone.logs import SERVICE
+from aurora_clone.ownership import STACK_ID_TAG
 from aurora_clone.pool.plan import PoolConfigError, PoolPlan, PoolPolicy, parse_pool_config, plan_pool
-from aurora_clone.pool.runner import PoolLogger, RunResult, carry_out, gather
+from aurora_clone.pool.runner import PoolLogger, RunResult, carry_out, gather, take_teardown_step
 from aurora_clone.rds import RdsError, RdsGateway
+from aurora_clone.readiness import Broken
 from aurora_clone.settings import clone_slot_limit
+from aurora_clone.stacks import stack_statuses
+from aurora_clone.sweep import DEFAULT_GRACE, SweepPlan, owning_stacks, plan_sweep
+from aurora_clone.timespec import parse_duration
 
 DEFAULT_POOL_PARAMETER = "/aurora-clone/pools"
 METRICS_NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "AuroraClone"
@@ -140,6 +149,60 @@ def emit_metrics(run: PoolRun) -> None:
     metrics.flush_metrics()
 
 
+@dataclass(frozen=True)
+class SweepRun:
+    """What one sweep found and did."""
+
+    plan: SweepPlan
+    deleting: tuple[str, ...]
+    errors: tuple[str, ...]
+
+
+def run_sweep(
+    rds: RdsGateway,
+    now: datetime,
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    dry_run: bool = False,
+    statuses: Callable[[Sequence[str]], Mapping[str, str | None]] = stack_statuses,
+    log: PoolLogger = logger,
+) -> SweepRun:
+    """Delete (one step at a time, without waiting) the clones whose stack is gone; log each with its reason."""
+    snapshot = rds.list_clusters()
+    plan = plan_sweep(snapshot, statuses(owning_stacks(snapshot)), now, grace, dry_run)
+    for line in plan.kept:
+        log.info("Orphan kept", extra={"why": line})
+    deleting: list[str] = []
+    errors: list[str] = []
+    for orphan in plan.orphans:
+        if dry_run:
+            log.info("Orphan would be deleted (dry run)", extra={"cluster": orphan.cluster_id, "why": orphan.reason})
+            continue
+        try:
+            cluster = rds.describe_cluster(orphan.cluster_id)
+            if cluster is None or cluster.tags.get(STACK_ID_TAG) != orphan.stack_id:
+                continue  # gone, or no longer the clone that was judged
+            step = take_teardown_step(rds, cluster)
+        except RdsError as error:
+            errors.append(f"{orphan.cluster_id}: {error}")
+            continue
+        if isinstance(step, Broken):
+            errors.append(f"{orphan.cluster_id}: {step.why}")
+            continue
+        deleting.append(orphan.cluster_id)
+        log.info("Orphan being deleted", extra={"cluster": orphan.cluster_id, "why": orphan.reason})
+    return SweepRun(plan, tuple(deleting), tuple(errors))
+
+
+def sweep_settings() -> tuple[bool, timedelta, bool]:
+    """``SWEEP_ENABLED`` (default true), ``SWEEP_GRACE`` (ISO-8601, default PT1H), ``SWEEP_DRY_RUN`` (false)."""
+    enabled = (os.environ.get("SWEEP_ENABLED") or "true").strip().lower() != "false"
+    grace_text = (os.environ.get("SWEEP_GRACE") or "").strip()
+    grace = parse_duration(grace_text, allow_zero=True) if grace_text else DEFAULT_GRACE
+    dry_run = (os.environ.get("SWEEP_DRY_RUN") or "false").strip().lower() == "true"
+    return enabled, grace, dry_run
+
+
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The scheduled run: every pool of the document, planned and carried out; returns a short summary.
@@ -148,21 +211,33 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     one means there are no pools.
     """
     now = datetime.now(UTC)
+    rds = RdsGateway()
+    summary: dict[str, Any] = {"pools": [], "errors": 0}
+    enabled, grace, dry_run = sweep_settings()
+    if enabled:
+        sweep = run_sweep(rds, now, grace=grace, dry_run=dry_run)
+        for problem in sweep.errors:
+            logger.error("Orphan not deleted", extra={"problem": problem})
+        metrics.add_metric(name="OrphansDeleted", unit=MetricUnit.Count, value=len(sweep.deleting))
+        metrics.flush_metrics()
+        summary["sweep"] = {"deleting": list(sweep.deleting), "kept": list(sweep.plan.kept), "dry_run": dry_run}
+        summary["errors"] += len(sweep.errors)
     parameter = os.environ.get("POOL_CONFIG_PARAMETER") or DEFAULT_POOL_PARAMETER
     logger.append_keys(pool_parameter=parameter)
     document = read_pool_document(parameter)
     if document is None:
         logger.info("No pool document: no pools to keep", extra={"parameter": parameter})
-        return {"pools": [], "errors": 0}
+        return summary
     try:
         policies = parse_pool_config(document, slot_limit=clone_slot_limit())
     except PoolConfigError as error:
         logger.error("Invalid pool document", extra={"parameter": parameter, "problems": error.problems})
         raise
     runs = []
-    for run in run_pools(policies, RdsGateway(), now):
+    for run in run_pools(policies, rds, now):
         emit_metrics(run)  # at once: a run cut short by the timeout still reports the pools it did
         runs.append(run)
-    summary = {"pools": [run.summary() for run in runs], "errors": sum(len(run.result.errors) for run in runs)}
+    summary["pools"] = [run.summary() for run in runs]
+    summary["errors"] += sum(len(run.result.errors) for run in runs)
     logger.info("Pool run finished", extra={"pools": len(runs), "errors": summary["errors"]})
     return summary

@@ -20,7 +20,7 @@ _FRACTION = re.compile(r"\d[.,]\d")
 _EXAMPLES = "such as P3D, PT12H or P1DT6H30M"
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, *, allow_zero: bool = False) -> timedelta:
     """The length of an ISO-8601 duration in weeks, days, hours, minutes and seconds.
 
     >>> parse_duration("P1DT6H30M")
@@ -47,7 +47,7 @@ def parse_duration(text: str) -> timedelta:
         length = timedelta(**{unit: int(match[unit]) for unit in units if match[unit]})
     except (OverflowError, ValueError):  # beyond timedelta's range, or beyond int's digit limit
         raise ValueError(f"'{text}' is too long.") from None
-    if length == timedelta(0):
+    if not allow_zero and length == timedelta(0):
         raise ValueError(f"'{text}' is zero; give a length {_EXAMPLES}.")
     return length
 

@@ -29,7 +29,7 @@ from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, Snapshot
 from aurora_clone.pool.plan import PoolPlan
 from aurora_clone.pool.slots import slots_used
 from aurora_clone.rds import RdsError, RdsGateway
-from aurora_clone.readiness import Act, Broken, DeleteCluster, DeleteInstance, Wait, plan_copy_teardown
+from aurora_clone.readiness import Act, Broken, DeleteCluster, DeleteInstance, Step, Wait, plan_copy_teardown
 from aurora_clone.timespec import format_timestamp
 
 PoolLogger = Logger | logging.Logger
@@ -91,6 +91,21 @@ def copy_tags(source_id: str, data_time: datetime) -> dict[str, str]:
 def is_pool_copy(tags: Mapping[str, str], source_id: str) -> bool:
     """True when ``tags`` say this tool made the cluster as a copy of ``source_id``."""
     return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE and tags.get(COPY_OF_TAG, "").lower() == source_id.lower()
+
+
+def take_teardown_step(rds: RdsGateway, cluster: ClusterView) -> Step:
+    """One step of deleting a cluster this tool made without waiting: its instances, or then the cluster.
+
+    Returns the step taken (``Act`` with what was deleted), or why nothing was (``Wait``, ``Broken``).
+    """
+    step = plan_copy_teardown(cluster)
+    if isinstance(step, Act):
+        for action in step.actions:
+            if isinstance(action, DeleteInstance):
+                rds.delete_instance(action.identifier)
+            elif isinstance(action, DeleteCluster):
+                rds.delete_cluster(action.identifier)
+    return step
 
 
 def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: PoolLogger) -> RunResult:
@@ -291,15 +306,13 @@ class _Run:
         if copy.identifier.lower() == self.plan.source_id.lower() or not is_pool_copy(copy.tags, self.plan.source_id):
             self._error(f"'{copy_id}' is not a copy of '{self.plan.source_id}' made by this tool; not deleted.")
             return
-        step = plan_copy_teardown(copy)
+        step = take_teardown_step(self.rds, copy)
         match step:
             case Act(actions):
                 for action in actions:
                     if isinstance(action, DeleteInstance):
-                        self.rds.delete_instance(action.identifier)
                         self.instances_deleted.append(action.identifier)
                     elif isinstance(action, DeleteCluster):
-                        self.rds.delete_cluster(action.identifier)
                         self.deleted.append(copy_id)
                 self.logger.info("Obsolete copy being deleted", extra={"copy": copy_id, "step": step.why})
             case Wait(why):
