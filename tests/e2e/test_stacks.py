@@ -135,3 +135,16 @@ def test_two_stacks_racing_for_the_last_clone_slot_never_overfill_the_source(loc
     family = [c for c in clusters if c.get("CloneGroupId") and c["DBClusterIdentifier"] != "prod-db"]
     assert len(family) == 15
     assert all(c.get("CloneGroupId") for c in clusters), "a silent full copy was made"
+
+
+def test_backtrack_example_stack_runs_with_its_own_secret_and_leaves_nothing(local: LocalSession) -> None:
+    template = str(ROOT / "example" / "backtrack-test.yaml")
+
+    stack = local.cloudformation.create_stack("backtrack-test", template, params())
+
+    assert stack.status == "CREATE_COMPLETE", stack.status_reason
+    assert stack.outputs["SecretArn"].startswith("arn:aws:secretsmanager:")
+    clone = local.world.client("rds").describe_db_clusters(DBClusterIdentifier=stack.outputs["ClusterId"])
+    assert clone["DBClusters"][0]["BacktrackWindow"] == 86400
+    assert local.cloudformation.delete_stack("backtrack-test").status == "DELETE_COMPLETE"
+    assert local.leftovers() == {"clusters": [], "instances": [], "poll rules": []}
