@@ -9,7 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.rds.models import DBCluster
 
 from aurora_clone import handler as handler_module
 from aurora_clone.clone_state import ClusterView
@@ -34,16 +33,6 @@ def rds_calls_of() -> Iterator[dict[str, list[dict[str, Any]]]]:
             lambda params, recorded=recorded, **_: recorded.append(dict(params)),
         )
     yield calls
-
-
-@pytest.fixture
-def iam_auth_modifiable(world: AwsGaps, monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto applies EnableIAMDatabaseAuthentication at creation only; report what ModifyDBCluster set, as RDS does."""
-
-    def enabled(cluster: Any) -> bool:
-        return bool(cluster.__dict__.get("enable_iam_database_authentication", cluster.iam_auth))
-
-    monkeypatch.setattr(DBCluster, "iam_database_authentication_enabled", property(enabled))
 
 
 def converge(cfn: FakeCloudFormation, world: AwsGaps, event: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +174,6 @@ def test_update_of_iam_authentication_modifies_in_place(
     cfn: FakeCloudFormation,
     world: AwsGaps,
     source: Source,
-    iam_auth_modifiable: None,
     rds_calls_of: dict[str, list[dict[str, Any]]],
 ) -> None:
     old = {"SourceClusterId": source.identifier, "EnableIAMDatabaseAuthentication": "true"}

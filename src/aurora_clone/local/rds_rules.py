@@ -434,6 +434,9 @@ class RdsRules:
         add(DBInstance, "status", self._instance_status_property())
         add(DBCluster, "clone_group_id", None)
         add(DBCluster, "earliest_backtrack_time", property(self._earliest_backtrack_time))
+        # moto applies EnableIAMDatabaseAuthentication at creation only; RDS also reports what a
+        # ModifyDBCluster set (moto stores that as enable_iam_database_authentication).
+        add(DBCluster, "iam_database_authentication_enabled", property(_iam_auth_enabled))
         wrap(RDSBackend, "create_db_cluster", self._create_db_cluster)
         wrap(RDSBackend, "restore_db_cluster_to_point_in_time", self._restore_db_cluster_to_point_in_time)
         wrap(RDSBackend, "modify_db_cluster", self._modify_db_cluster)
@@ -1094,3 +1097,7 @@ __all__ = [
     "TokenBuckets",
     "WorldPace",
 ]
+
+
+def _iam_auth_enabled(cluster: Any) -> bool:
+    return bool(cluster.__dict__.get("enable_iam_database_authentication", cluster.iam_auth))
