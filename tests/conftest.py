@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from aurora_clone import handler as handler_module
+from aurora_clone.local.world import write_certificate
 from aurora_clone.rds import RdsGateway
 from aurora_clone.resource import CloneResource
 from tests.cloudformation import (
@@ -22,7 +23,6 @@ from tests.cloudformation import (
     REGION,
     FakeCloudFormation,
     ResponseServer,
-    write_self_signed_certificate,
 )
 from tests.moto_gaps import AwsGaps
 
@@ -43,7 +43,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def response_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ResponseServer]:
-    cert, key = write_self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    cert, key = write_certificate(tmp_path_factory.mktemp("tls"))
     previous = os.environ.get("SSL_CERT_FILE")
     os.environ["SSL_CERT_FILE"] = str(cert)  # the handler's HTTPS PUT trusts this server, nothing else
     server = ResponseServer(cert, key)
@@ -152,3 +152,18 @@ def cluster_ids() -> set[str]:
 
 def instance_ids() -> set[str]:
     return {i["DBInstanceIdentifier"] for i in boto3.client("rds").describe_db_instances()["DBInstances"]}
+
+
+def fill_slots(source: str, count: int, world: AwsGaps) -> list[str]:
+    """``count`` copy-on-write clones of ``source`` made by someone else, available: slots in use."""
+    rds = boto3.client("rds")
+    names = [f"other-team-{source}-{n}" for n in range(count)]
+    for name in names:
+        rds.restore_db_cluster_to_point_in_time(
+            DBClusterIdentifier=name,
+            SourceDBClusterIdentifier=source,
+            RestoreType="copy-on-write",
+            UseLatestRestorableTime=True,
+        )
+    world.settle()
+    return names

@@ -11,23 +11,8 @@ import pytest
 from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG
 from aurora_clone.timespec import format_timestamp
 from tests.cloudformation import FakeCloudFormation
-from tests.conftest import FakeClock, Source, cluster_ids, describe_cluster
+from tests.conftest import FakeClock, Source, cluster_ids, describe_cluster, fill_slots
 from tests.moto_gaps import AwsGaps
-
-
-def fill_slots(source: str, count: int, world: AwsGaps, prefix: str = "other-team") -> list[str]:
-    """``count`` copy-on-write clones of ``source`` made by someone else."""
-    rds = boto3.client("rds")
-    names = [f"{prefix}-{source}-{n}" for n in range(count)]
-    for name in names:
-        rds.restore_db_cluster_to_point_in_time(
-            DBClusterIdentifier=name,
-            SourceDBClusterIdentifier=source,
-            RestoreType="copy-on-write",
-            UseLatestRestorableTime=True,
-        )
-    world.settle()
-    return names
 
 
 def make_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, made_by_tool: bool = True) -> str:

@@ -18,7 +18,7 @@ from aurora_clone.pool.runner import carry_out, copy_identifier, gather
 from aurora_clone.rds import RdsGateway
 from aurora_clone.timespec import format_timestamp, parse_timestamp
 from tests.cloudformation import LambdaContext
-from tests.conftest import Source, cluster_ids, describe_cluster, instance_ids, make_source
+from tests.conftest import Source, cluster_ids, describe_cluster, fill_slots, instance_ids, make_source
 from tests.moto_gaps import AwsGaps
 
 PARAMETER = "/aurora-clone/pools"
@@ -33,21 +33,6 @@ def put_pools(*pools: dict[str, Any], name: str = PARAMETER) -> None:
 def run_scheduled() -> dict[str, Any]:
     result: dict[str, Any] = maintenance.handler(dict(SCHEDULED_EVENT), LambdaContext())
     return result
-
-
-def fill_slots(source: str, count: int, world: AwsGaps) -> list[str]:
-    """``count`` copy-on-write clones of ``source`` made by someone else, available."""
-    rds = boto3.client("rds")
-    names = [f"team-{source}-{n}" for n in range(count)]
-    for name in names:
-        rds.restore_db_cluster_to_point_in_time(
-            DBClusterIdentifier=name,
-            SourceDBClusterIdentifier=source,
-            RestoreType="copy-on-write",
-            UseLatestRestorableTime=True,
-        )
-    world.settle()
-    return names
 
 
 def make_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, tags: dict[str, str]) -> str:
