@@ -491,6 +491,13 @@ class CloneResource:
                 step = self._carry_out(step, cluster)
         except (RdsError, ValueError) as error:
             step = Broken(str(error))
+        if isinstance(step, Wait) and job.kind == "converge" and _copying_in_full(cluster):
+            # Said in every pending status, so a timeout's Reason tells why this clone was slow.
+            step = Wait(
+                f"{step.why}; this clone is a full copy of the source (no clone slot was free, CopyOk), "
+                "which copies the whole volume and for a large cluster can take longer than "
+                "CloudFormation's one-hour limit"
+            )
         return self._answer(job, step, cluster if isinstance(step, Ready) else None)
 
     def _carry_out(self, step: Act, cluster: ClusterView) -> Step:
@@ -583,6 +590,10 @@ class CloneResource:
             case Wait(why) | Act(why=why):
                 return Pending(job, why)
         raise AssertionError(f"unhandled step {step}")
+
+
+def _copying_in_full(cluster: ClusterView | None) -> bool:
+    return cluster is not None and cluster.tags.get(FULL_COPY_TAG) == "true" and cluster.status != "available"
 
 
 def _source_problem(name: str, source: ClusterView) -> str | None:

@@ -156,3 +156,18 @@ def test_update_moving_copy_created_since_replaces_only_past_data_time(
     assert answer["Status"] == "SUCCESS", answer.get("Reason")
     assert (answer["PhysicalResourceId"] != created["PhysicalResourceId"]) is replaces
     assert world.rds_calls["RestoreDBClusterToPointInTime"] == (2 if replaces else 1)
+
+
+def test_full_copy_still_copying_at_its_deadline_says_why_in_the_reason(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: FakeClock
+) -> None:
+    fill_slots(source.identifier, 15, world)
+    sent = cfn.send(cfn.event("Create", {"SourceClusterId": source.identifier, "CopyOk": "true"}))
+    clock.advance(3600)
+
+    cfn.fire_polls()
+
+    answer = cfn.answer(sent)
+    assert answer is not None and answer["Status"] == "FAILED"
+    assert "full copy" in answer["Reason"] and "one-hour limit" in answer["Reason"]
+    assert "ServiceTimeout" in answer["Reason"]
