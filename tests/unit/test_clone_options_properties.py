@@ -3,30 +3,15 @@ converted, every bad value or combination refused naming the property."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from aurora_clone.properties import CloneProperties, PropertiesError, SourceArn, parse_properties
+from aurora_clone.properties import CloneProperties, SourceArn, parse_properties
+from tests.unit.properties_helpers import names, problems_of, raw
 
-SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:aurora-clone"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-def raw(**properties: Any) -> dict[str, Any]:
-    return {"ServiceToken": SERVICE_TOKEN, "SourceClusterId": "prod-db", **properties}
-
-
-def problems_of(properties: dict[str, Any]) -> list[str]:
-    with pytest.raises(PropertiesError) as raised:
-        parse_properties(properties)
-    return raised.value.problems
-
-
-def names(problem: str, name: str) -> bool:
-    return re.search(rf"\b{name}\b", problem) is not None
 
 
 @pytest.mark.parametrize(
