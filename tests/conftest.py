@@ -7,6 +7,7 @@ import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -15,8 +16,10 @@ from moto import mock_aws
 
 from aurora_clone import handler as handler_module
 from aurora_clone.local.world import write_certificate
+from aurora_clone.pool.model import DATA_TIME_TAG
 from aurora_clone.rds import RdsGateway
 from aurora_clone.resource import CloneResource
+from aurora_clone.timespec import format_timestamp
 from tests.cloudformation import (
     ACCOUNT,
     FUNCTION_NAME,
@@ -114,7 +117,10 @@ class Source:
     writer: str
 
 
-def make_source(world: AwsGaps, identifier: str = SOURCE_ID, engine: str = "aurora-mysql") -> Source:
+def make_source(
+    world: AwsGaps, identifier: str = SOURCE_ID, engine: str = "aurora-mysql", **cluster_options: Any
+) -> Source:
+    """A source cluster with one writer instance, both available; ``cluster_options`` go to CreateDBCluster."""
     rds = boto3.client("rds")
     cluster = rds.create_db_cluster(
         DBClusterIdentifier=identifier,
@@ -122,6 +128,7 @@ def make_source(world: AwsGaps, identifier: str = SOURCE_ID, engine: str = "auro
         MasterUsername="admin",
         MasterUserPassword="production-secret-1",
         Tags=[{"Key": "team", "Value": "payments"}],
+        **cluster_options,
     )["DBCluster"]
     world.settle()
     rds.create_db_instance(
@@ -167,3 +174,28 @@ def fill_slots(source: str, count: int, world: AwsGaps) -> list[str]:
         )
     world.settle()
     return names
+
+
+def make_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, tags: dict[str, str]) -> str:
+    """A full copy of ``source`` with a writer instance ``<name>-1``, both carrying ``tags`` and the data time."""
+    rds = boto3.client("rds")
+    tag_list = [
+        {"Key": key, "Value": value} for key, value in {**tags, DATA_TIME_TAG: format_timestamp(data_time)}.items()
+    ]
+    rds.restore_db_cluster_to_point_in_time(
+        DBClusterIdentifier=name,
+        SourceDBClusterIdentifier=source.identifier,
+        RestoreType="full-copy",
+        UseLatestRestorableTime=True,
+        Tags=tag_list,
+    )
+    world.settle()
+    rds.create_db_instance(
+        DBInstanceIdentifier=f"{name}-1",
+        DBClusterIdentifier=name,
+        Engine="aurora-mysql",
+        DBInstanceClass="db.r6g.large",
+        Tags=tag_list,
+    )
+    world.settle()
+    return name

@@ -8,36 +8,18 @@ from typing import Any
 import boto3
 import pytest
 
-from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG
+from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE
+from aurora_clone.pool.model import COPY_OF_TAG
 from aurora_clone.timespec import format_timestamp
 from tests.cloudformation import FakeCloudFormation
-from tests.conftest import FakeClock, Source, cluster_ids, describe_cluster, fill_slots
+from tests.conftest import FakeClock, Source, cluster_ids, describe_cluster, fill_slots, make_copy
 from tests.moto_gaps import AwsGaps
 
 
-def make_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, made_by_tool: bool = True) -> str:
-    """A pool copy of ``source``: a full copy with its writer instance, tagged as the pool tags it."""
-    rds = boto3.client("rds")
-    tags = {COPY_OF_TAG: source.identifier, DATA_TIME_TAG: format_timestamp(data_time)}
-    if made_by_tool:
-        tags["aurora-clone:managed-by"] = "aurora-clone"
-    rds.restore_db_cluster_to_point_in_time(
-        DBClusterIdentifier=name,
-        SourceDBClusterIdentifier=source.identifier,
-        RestoreType="full-copy",
-        UseLatestRestorableTime=True,
-        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-    )
-    world.settle()
-    rds.create_db_instance(
-        DBInstanceIdentifier=f"{name}-1",
-        DBClusterIdentifier=name,
-        Engine="aurora-mysql",
-        DBInstanceClass="db.r6g.large",
-        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-    )
-    world.settle()
-    return name
+def pool_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, made_by_tool: bool = True) -> str:
+    """A pool copy of ``source``, tagged as the pool tags it (or, not made by the tool, only as a copy)."""
+    tags = {COPY_OF_TAG: source.identifier, **({MANAGED_BY_TAG: MANAGED_BY_VALUE} if made_by_tool else {})}
+    return make_copy(source, name, data_time, world, tags)
 
 
 def now_of(clock: FakeClock) -> datetime:
@@ -52,7 +34,7 @@ def test_sixteenth_clone_of_source_goes_to_fresh_copy(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: FakeClock
 ) -> None:
     fill_slots(source.identifier, 15, world)
-    copy = make_copy(source, "prod-db-copy-1", now_of(clock) - timedelta(hours=2), world)
+    copy = pool_copy(source, "prod-db-copy-1", now_of(clock) - timedelta(hours=2), world)
 
     answer = create(cfn, world, {"SourceClusterId": source.identifier})
 
@@ -102,9 +84,9 @@ def test_stale_copy_skipped_and_purged_when_asked(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: FakeClock
 ) -> None:
     fill_slots(source.identifier, 15, world)
-    stale = make_copy(source, "prod-db-copy-old", now_of(clock) - timedelta(days=5), world)
-    fresh = make_copy(source, "prod-db-copy-new", now_of(clock) - timedelta(hours=1), world)
-    others = make_copy(source, "someone-elses-copy", now_of(clock) - timedelta(days=9), world, made_by_tool=False)
+    stale = pool_copy(source, "prod-db-copy-old", now_of(clock) - timedelta(days=5), world)
+    fresh = pool_copy(source, "prod-db-copy-new", now_of(clock) - timedelta(hours=1), world)
+    others = pool_copy(source, "someone-elses-copy", now_of(clock) - timedelta(days=9), world, made_by_tool=False)
 
     answer = create(
         cfn, world, {"SourceClusterId": source.identifier, "MaxCopyAge": "P2D", "PurgeObsoleteCopies": "true"}
@@ -123,7 +105,7 @@ def test_copy_created_since_after_copy_data_refuses_the_copy(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: FakeClock
 ) -> None:
     fill_slots(source.identifier, 15, world)
-    make_copy(source, "prod-db-copy-1", now_of(clock) - timedelta(hours=3), world)
+    pool_copy(source, "prod-db-copy-1", now_of(clock) - timedelta(hours=3), world)
     since = format_timestamp(now_of(clock) - timedelta(hours=1))
 
     answer = cfn.answer(

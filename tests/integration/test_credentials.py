@@ -15,7 +15,7 @@ from aurora_clone.clone_state import ClusterView
 from aurora_clone.rds import RdsGateway
 from aurora_clone.resource import CloneResource
 from tests.cloudformation import ACCOUNT, FakeCloudFormation
-from tests.conftest import Source, cluster_ids, describe_cluster, instance_ids
+from tests.conftest import Source, cluster_ids, describe_cluster, instance_ids, make_source
 from tests.moto_gaps import AwsGaps
 
 OTHER_ACCOUNT = "210987654321"
@@ -51,24 +51,7 @@ def kms_key() -> str:
 
 
 def encrypted_source(world: AwsGaps, key: str, identifier: str = "secure-db") -> str:
-    rds = boto3.client("rds")
-    rds.create_db_cluster(
-        DBClusterIdentifier=identifier,
-        Engine="aurora-mysql",
-        MasterUsername="admin",
-        MasterUserPassword="production-secret-1",
-        StorageEncrypted=True,
-        KmsKeyId=key,
-    )
-    world.settle()
-    rds.create_db_instance(
-        DBInstanceIdentifier=f"{identifier}-writer",
-        DBClusterIdentifier=identifier,
-        Engine="aurora-mysql",
-        DBInstanceClass="db.r6g.large",
-    )
-    world.settle()
-    return identifier
+    return make_source(world, identifier, StorageEncrypted=True, KmsKeyId=key).identifier
 
 
 def secret_names() -> set[str]:

@@ -16,9 +16,9 @@ from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG
 from aurora_clone.pool.plan import PoolConfigError, PoolPolicy, plan_pool
 from aurora_clone.pool.runner import carry_out, copy_identifier, gather
 from aurora_clone.rds import RdsGateway
-from aurora_clone.timespec import format_timestamp, parse_timestamp
+from aurora_clone.timespec import parse_timestamp
 from tests.cloudformation import LambdaContext
-from tests.conftest import Source, cluster_ids, describe_cluster, fill_slots, instance_ids, make_source
+from tests.conftest import cluster_ids, describe_cluster, fill_slots, instance_ids, make_copy, make_source
 from tests.moto_gaps import AwsGaps
 
 PARAMETER = "/aurora-clone/pools"
@@ -33,31 +33,6 @@ def put_pools(*pools: dict[str, Any], name: str = PARAMETER) -> None:
 def run_scheduled() -> dict[str, Any]:
     result: dict[str, Any] = maintenance.handler(dict(SCHEDULED_EVENT), LambdaContext())
     return result
-
-
-def make_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, tags: dict[str, str]) -> str:
-    """A full copy of ``source`` with a writer instance ``<name>-1``, both carrying ``tags`` and the data time."""
-    rds = boto3.client("rds")
-    tag_list = [
-        {"Key": key, "Value": value} for key, value in {**tags, DATA_TIME_TAG: format_timestamp(data_time)}.items()
-    ]
-    rds.restore_db_cluster_to_point_in_time(
-        DBClusterIdentifier=name,
-        SourceDBClusterIdentifier=source.identifier,
-        RestoreType="full-copy",
-        UseLatestRestorableTime=True,
-        Tags=tag_list,
-    )
-    world.settle()
-    rds.create_db_instance(
-        DBInstanceIdentifier=f"{name}-1",
-        DBClusterIdentifier=name,
-        Engine="aurora-mysql",
-        DBInstanceClass="db.r6g.large",
-        Tags=tag_list,
-    )
-    world.settle()
-    return name
 
 
 def tags_of(cluster: dict[str, Any] | None) -> dict[str, str]:
