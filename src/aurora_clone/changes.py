@@ -7,8 +7,9 @@ goal, and the current clone is moved to it.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from aurora_clone.clone_state import ClusterView, DesiredClone, backtrack_mark
@@ -387,3 +388,137 @@ def tag_changes(wanted: Mapping[str, str], actual: Mapping[str, str]) -> TagChan
     add = {key: value for key, value in wanted.items() if actual.get(key) != value}
     remove = tuple(sorted(key for key in actual if key not in wanted and not is_ownership_tag(key)))
     return TagChanges(add, remove)
+
+
+# -- what RDS offers for the engine version, checked before the restore ----------------------------------------------
+# RDS checks an instance class and a DB parameter group only at CreateDBInstance, after the restore made the
+# cluster: a mistake there would cost minutes and a rollback. So they are checked against the engine version
+# first, from what RDS describes.
+
+CLUSTER_PARAMETER_GROUP = "DBClusterParameterGroupName"
+INSTANCE_PARAMETER_GROUP = "DBParameterGroupName"
+
+
+@dataclass(frozen=True)
+class EngineOffer:
+    """What RDS says about one cluster's engine version, as far as it was read for the checks.
+
+    ``instance_classes`` (DescribeOrderableDBInstanceOptions) is None when not read, and empty when RDS lists
+    nothing for the version (then nothing is judged by it). ``parameter_group_families`` maps a given
+    parameter group property to its group's family, or to None when the group does not exist.
+    """
+
+    instance_classes: frozenset[str] | None = None
+    parameter_group_families: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def parameter_group_family(engine: str, version: str) -> str | None:
+    """The parameter group family of an Aurora engine version (DescribeDBEngineVersions' DBParameterGroupFamily):
+    MySQL's major.minor, PostgreSQL's major from 10 on; None for an engine this does not know.
+
+    >>> parameter_group_family("aurora-mysql", "8.0.mysql_aurora.3.05.2")
+    'aurora-mysql8.0'
+    >>> [parameter_group_family("aurora-postgresql", version) for version in ("15.4", "9.6.22")]
+    ['aurora-postgresql15', 'aurora-postgresql9.6']
+    """
+    parts = version.split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    if engine in ("aurora-mysql", "aurora"):
+        return f"{engine}{parts[0]}.{parts[1]}"
+    if engine == "aurora-postgresql":
+        return f"{engine}{parts[0]}" if int(parts[0]) >= 10 else f"{engine}{parts[0]}.{parts[1]}"
+    return None
+
+
+def nearest_instance_classes(wanted: str, offered: frozenset[str], count: int = 3) -> list[str]:
+    """The offered classes closest to ``wanted``: the same family first, then the same size, then by spelling.
+
+    >>> nearest_instance_classes("db.r6g.huge", frozenset({"db.r6g.large", "db.r6g.xlarge", "db.t3.medium"}), 2)
+    ['db.r6g.large', 'db.r6g.xlarge']
+    >>> nearest_instance_classes("db.r9g.large", frozenset({"db.r6g.large", "db.r6g.xlarge", "db.t3.medium"}), 1)
+    ['db.r6g.large']
+    """
+    family, _, size = wanted.rpartition(".")
+
+    def rank(candidate: str) -> tuple[bool, bool, float, str]:
+        other_family, _, other_size = candidate.rpartition(".")
+        similarity = difflib.SequenceMatcher(None, wanted, candidate).ratio()
+        return (other_family != family, other_size != size, -similarity, candidate)
+
+    return sorted(offered, key=rank)[:count]
+
+
+def engine_problems(
+    properties: CloneProperties,
+    cluster: ClusterView,
+    offer: EngineOffer,
+    subject: str,
+    *,
+    default_class: str | None = None,
+    invalid: frozenset[str] = frozenset(),
+) -> list[str]:
+    """What RDS would refuse only after the restore, judged against ``cluster``'s engine version (the source's
+    at Create, the clone's at Update); ``subject`` names that cluster for the user. ``default_class`` is the
+    class the clone gets when InstanceClass is not given (the source writer's, which RDS may have stopped
+    offering for new instances).
+
+    REFERENCE (what moto gets wrong): RDS refuses an instance class the engine version does not offer with
+    InvalidParameterCombination at CreateDBInstance. Serverless v2 is the class db.serverless, offered only
+    from some versions on, and needs the cluster's capacities. A parameter group must be of the version's family.
+    """
+    problems = []
+    engine, version = cluster.engine, cluster.engine_version
+    offered = offer.instance_classes
+    wanted = properties.instance_class
+    resolved_class = wanted or default_class
+    if wanted is None and default_class is not None and offered and default_class not in offered:
+        problems.append(
+            f"The writer of {subject} runs {default_class}, which RDS no longer offers for new instances of "
+            f"{engine} {version}, so the clone cannot copy it: set InstanceClass, such as "
+            f"{', '.join(nearest_instance_classes(default_class, offered - {SERVERLESS_CLASS}))}."
+        )
+    elif wanted is not None and offered and wanted not in offered:
+        if wanted == SERVERLESS_CLASS:
+            like = cluster.writer.instance_class if cluster.writer is not None else "db.r6g.large"
+            nearest = nearest_instance_classes(like, offered)
+            problems.append(
+                f"InstanceClass {SERVERLESS_CLASS} (Aurora Serverless v2) is not offered for {engine} {version}, the "
+                f"engine version of {subject}: Serverless v2 needs a newer engine version. Give a provisioned class "
+                f"such as {', '.join(nearest)}."
+            )
+        else:
+            nearest = nearest_instance_classes(wanted, offered - {SERVERLESS_CLASS})
+            problems.append(
+                f"InstanceClass '{wanted}' is not offered by RDS for {engine} {version}, the engine version of "
+                f"{subject} (RDS would refuse the instance only after making the cluster). Nearest offered: "
+                f"{', '.join(nearest)}."
+            )
+    capacity_given_wrong = bool({"ServerlessV2MinCapacity", "ServerlessV2MaxCapacity"} & invalid)
+    has_capacity = properties.serverless_v2_capacity is not None or cluster.serverless_v2_capacity is not None
+    if resolved_class == SERVERLESS_CLASS and not has_capacity and not capacity_given_wrong:
+        problems.append(
+            f"InstanceClass {SERVERLESS_CLASS} needs ServerlessV2MinCapacity and ServerlessV2MaxCapacity: "
+            f"{subject} has no Serverless v2 capacities to take them from."
+        )
+    expected = parameter_group_family(engine, version)
+    for name, family in offer.parameter_group_families.items():
+        group = getattr(properties, _GROUP_FIELDS[name])
+        kind = "DB cluster parameter group" if name == CLUSTER_PARAMETER_GROUP else "DB parameter group"
+        if family is None:
+            problems.append(
+                f"{name} '{group}': the {kind} does not exist in this account and Region. Create it (family "
+                f"{expected or 'of ' + engine + ' ' + version}), or remove {name} to use the source's."
+            )
+        elif expected is not None and family != expected:
+            problems.append(
+                f"{name} '{group}' is a {kind} of family {family}, and {subject} runs {engine} {version}, which takes "
+                f"family {expected}. Give a group of family {expected}, or remove {name} to use the source's."
+            )
+    return problems
+
+
+_GROUP_FIELDS = {
+    CLUSTER_PARAMETER_GROUP: "db_cluster_parameter_group_name",
+    INSTANCE_PARAMETER_GROUP: "db_parameter_group_name",
+}
