@@ -34,7 +34,14 @@ ON_THE_WAY_STATUSES = frozenset(
     }
 )
 
-_POOL_FIELDS = {"source", "spareSlots", "maxCopyAge", "dryRun"}
+_POOL_FIELDS = {"source", "spareSlots", "maxCopyAge", "dryRun", "maxNewCopiesPerRun"}
+# Every spare slot past the source's own 15 is a full copy of the source, billed in full. 60 slots is four
+# copies' worth: room for a large team, while a typo (300, 3000) cannot order tens of copies of production.
+MAX_SPARE_SLOTS = 60
+# A run that would start more copies than this at once (a new pool, a burst of stacks) does not, and says
+# so: the document must allow it with maxNewCopiesPerRun (at most MAX_NEW_COPIES_PER_RUN).
+DEFAULT_MAX_NEW_COPIES_PER_RUN = 3
+MAX_NEW_COPIES_PER_RUN = 10
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,13 @@ class PoolPolicy:
     max_copy_age: timedelta = DEFAULT_MAX_COPY_AGE
     dry_run: bool = False
     slot_limit: int = CLONE_SLOT_LIMIT
+    max_new_copies_per_run: int = DEFAULT_MAX_NEW_COPIES_PER_RUN
 
     def __post_init__(self) -> None:
         if self.spare_slots < 0:
             raise ValueError(f"spare_slots must be 0 or more, got {self.spare_slots}.")
+        if self.max_new_copies_per_run < 1:
+            raise ValueError(f"max_new_copies_per_run must be at least 1, got {self.max_new_copies_per_run}.")
         if self.max_copy_age <= timedelta(0):
             raise ValueError(f"max_copy_age must be positive, got {self.max_copy_age}.")
         if self.slot_limit < 1:
@@ -144,7 +154,15 @@ def plan_pool(policy: PoolPolicy, snapshot: Snapshot, now: datetime) -> PoolPlan
     actions: list[str] = []
     deficit = policy.spare_slots - future
     to_create = math.ceil(deficit / limit) if deficit > 0 else 0
-    if to_create:
+    if to_create > policy.max_new_copies_per_run:
+        actions.append(
+            f"Create no copy: {to_create} full copies of '{source.identifier}' at once ({future} free slots counting "
+            f"copies on the way, target {policy.spare_slots}) are more than maxNewCopiesPerRun "
+            f'({policy.max_new_copies_per_run}) allows. If that is meant, set "maxNewCopiesPerRun": {to_create} '
+            f"in the pool of '{policy.source_id}'; else lower its spareSlots."
+        )
+        to_create = 0
+    elif to_create:
         actions.append(
             f"Create {to_create} full {_copies_word(to_create)} of '{source.identifier}': {future} free slots "
             f"counting copies on the way, {deficit} below the target of {policy.spare_slots}; each copy brings "
@@ -217,7 +235,8 @@ def _parse_pool(number: int, entry: Any, slot_limit: int, problems: list[str]) -
     found = len(problems)
     for name in sorted(set(entry) - _POOL_FIELDS):
         problems.append(
-            f'{label}: unknown field "{name}" (fields are source, spareSlots, maxCopyAge and dryRun, case-sensitive).'
+            f'{label}: unknown field "{name}" (fields are source, spareSlots, maxCopyAge, dryRun and '
+            "maxNewCopiesPerRun, case-sensitive)."
         )
     if source is None:
         problems.append(f"{label}: source is required: the identifier of the DB cluster to keep copies of.")
@@ -229,6 +248,18 @@ def _parse_pool(number: int, entry: Any, slot_limit: int, problems: list[str]) -
         problems.append(f"{label}: spareSlots is required: how many free clone slots to keep ready.")
     elif spare_slots is None:
         problems.append(f"{label}: spareSlots must be a whole number of 0 or more, got {_shown(spare)}.")
+    elif spare_slots > MAX_SPARE_SLOTS:
+        problems.append(
+            f"{label}: spareSlots {spare_slots} is more than {MAX_SPARE_SLOTS}: each spare slot past the source's "
+            f"own is a full copy of the source billed in full, and {MAX_SPARE_SLOTS} is four copies' worth "
+            f"({math.ceil(spare_slots / slot_limit)} copies would be kept for {spare_slots}). Was it a typo?"
+        )
+    max_new = entry.get("maxNewCopiesPerRun", DEFAULT_MAX_NEW_COPIES_PER_RUN)
+    if isinstance(max_new, bool) or not isinstance(max_new, int) or not 1 <= max_new <= MAX_NEW_COPIES_PER_RUN:
+        problems.append(
+            f"{label}: maxNewCopiesPerRun must be a whole number from 1 to {MAX_NEW_COPIES_PER_RUN}, got "
+            f"{_shown(max_new)}."
+        )
     max_copy_age = DEFAULT_MAX_COPY_AGE
     written_age = entry.get("maxCopyAge")
     if written_age is not None:
@@ -244,7 +275,7 @@ def _parse_pool(number: int, entry: Any, slot_limit: int, problems: list[str]) -
         problems.append(f"{label}: dryRun must be true or false, got {_shown(dry_run)}.")
     if source_id is None or spare_slots is None or len(problems) > found:
         return None
-    return PoolPolicy(source_id, spare_slots, max_copy_age, dry_run, slot_limit)
+    return PoolPolicy(source_id, spare_slots, max_copy_age, dry_run, slot_limit, max_new)
 
 
 def _shown(value: Any) -> str:
