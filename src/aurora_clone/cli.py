@@ -7,6 +7,7 @@
 ``aurora-clone pool status SOURCE``    the source and its copies: status, age, data time, clone slots
 ``aurora-clone pool plan``             what the copy pool's scheduled run would do now, and why
 ``aurora-clone pool apply``            do it (``--dry-run``: only say it), as the scheduled run does
+``aurora-clone lint TEMPLATE...``      cfn-lint with the Custom::AuroraClone rules (cfn-lint's options pass through)
 
 The ``pool`` commands use boto3's default environment: AWS, or the local world with the environment that
 ``aurora-clone local serve`` prints.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import http.server
+import importlib.metadata
 import json
 import logging
 import os
@@ -442,9 +444,24 @@ def pool_run(config: Path | None, parameter: str | None, slot_limit: int, *, app
 # -- parsing ---------------------------------------------------------------------------------------------
 
 
+def lint(arguments: Sequence[str]) -> int:
+    """cfn-lint over users' templates with the Custom::AuroraClone rules appended; cfn-lint's exit status."""
+    from aurora_clone.lint import run_cfn_lint
+
+    return run_cfn_lint(arguments)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aurora-clone", description="Custom::AuroraClone tools.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('aurora-clone')}")
     commands = parser.add_subparsers(dest="command", required=True)
+    lint_command = commands.add_parser(
+        "lint",
+        help="check templates with cfn-lint and the Custom::AuroraClone rules",
+        description="Run cfn-lint with the Custom::AuroraClone rules appended. Every argument goes to cfn-lint: "
+        "templates, and any of its options (aurora-clone lint --help shows them).",
+    )
+    lint_command.add_argument("arguments", nargs=argparse.REMAINDER, metavar="TEMPLATE|CFN-LINT-OPTION")
     local = commands.add_parser("local", help="the embedded AWS world (no AWS account needed)")
     actions = local.add_subparsers(dest="action", required=True)
 
@@ -499,7 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["lint"]:  # the rest is cfn-lint's, options first included (argparse would claim those)
+        return lint(given[1:])
+    args = build_parser().parse_args(given)
     if args.command == "list":
         return list_clones()
     if args.command == "sweep":
