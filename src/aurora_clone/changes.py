@@ -8,6 +8,7 @@ goal, and the current clone is moved to it.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -436,17 +437,33 @@ def nearest_instance_classes(wanted: str, offered: frozenset[str], count: int = 
 
     >>> nearest_instance_classes("db.r6g.huge", frozenset({"db.r6g.large", "db.r6g.xlarge", "db.t3.medium"}), 2)
     ['db.r6g.large', 'db.r6g.xlarge']
+    >>> nearest_instance_classes("db.r6g.4xlarge", frozenset({"db.r6g.large", "db.r6g.xlarge", "db.r6g.8xlarge"}), 2)
+    ['db.r6g.8xlarge', 'db.r6g.xlarge']
     >>> nearest_instance_classes("db.r9g.large", frozenset({"db.r6g.large", "db.r6g.xlarge", "db.t3.medium"}), 1)
     ['db.r6g.large']
     """
     family, _, size = wanted.rpartition(".")
+    wanted_units = _size_units(size)
 
-    def rank(candidate: str) -> tuple[bool, bool, float, str]:
+    def rank(candidate: str) -> tuple[bool, bool, float, float, str]:
         other_family, _, other_size = candidate.rpartition(".")
+        units = _size_units(other_size)
+        distance = abs(math.log2(units / wanted_units)) if units and wanted_units else math.inf
         similarity = difflib.SequenceMatcher(None, wanted, candidate).ratio()
-        return (other_family != family, other_size != size, -similarity, candidate)
+        return (other_family != family, other_size != size, distance, -similarity, candidate)
 
     return sorted(offered, key=rank)[:count]
+
+
+_NAMED_SIZES = {"micro": 0.25, "small": 0.5, "medium": 1.0, "large": 2.0, "xlarge": 4.0}
+
+
+def _size_units(size: str) -> float | None:
+    """How big an instance size is, in large halves (``4xlarge`` is 16); None for a size this does not know."""
+    if size in _NAMED_SIZES:
+        return _NAMED_SIZES[size]
+    count = size.removesuffix("xlarge")
+    return 4.0 * int(count) if count != size and count.isdigit() else None
 
 
 def engine_problems(

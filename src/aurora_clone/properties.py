@@ -268,7 +268,9 @@ def _json_type(value: Any) -> str:
         return "an object"
     if isinstance(value, list | tuple):
         return "a list"
-    return f"a {type(value).__name__}"
+    if isinstance(value, str):
+        return "a string"
+    return "true/false" if isinstance(value, bool) else "a number"
 
 
 def _shown(value: Any) -> str:
