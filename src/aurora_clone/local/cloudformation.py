@@ -5,9 +5,11 @@ Two kinds of stack:
 - ``deploy_function_stack`` deploys the SAM function stack as far as it matters locally: IAM roles and
   inline policies, ``AWS::IAM::RolePolicy``, log groups, the function (``AWS::Serverless::Function`` or
   ``AWS::Lambda::Function``, registered with ``LocalLambda``, which runs the real handler),
-  ``AWS::Lambda::Permission`` and ``AWS::Events::Rule`` (put on the world's default bus with its targets,
-  where the EventBridge player fires it); outputs and their exports are recorded. No SAM transform runs: the
-  function resource is handled as it is written.
+  ``AWS::Lambda::Permission``, ``AWS::Events::Rule`` (put on the world's default bus with its targets,
+  where the EventBridge player fires it), ``AWS::DynamoDB::Table``, ``AWS::SQS::Queue`` and
+  ``AWS::Lambda::EventSourceMapping`` (made in the world's Lambda and handed to the queue poller, which
+  delivers the queue's messages to the function); outputs and their exports are recorded. No SAM transform
+  runs: the function resource is handled as it is written.
 - ``create_stack`` / ``update_stack`` / ``delete_stack`` run stacks of custom resources (``Custom::*``,
   ``AWS::CloudFormation::CustomResource``) the way CloudFormation does: each request is an event sent by
   invoking the ServiceToken's function asynchronously, with a pre-signed S3 PUT URL (SigV4, served over
@@ -49,6 +51,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.backends import get_backend
 
+from aurora_clone.local.queue_poller import QueueMapping
 from aurora_clone.local.template import (
     AttributeNotFoundError,
     ParameterValue,
@@ -114,6 +117,14 @@ class Lambdas(Protocol):
     def is_registered(self, function_name_or_arn: str) -> bool: ...
 
     def invoke_async(self, function_name_or_arn: str, event: Mapping[str, Any]) -> Future[None]: ...
+
+
+class Pollers(Protocol):
+    """What the local CloudFormation needs of the QueuePoller: Lambda's side of an event source mapping."""
+
+    def register(self, mapping: QueueMapping) -> None: ...
+
+    def unregister(self, mapping_id: str) -> None: ...
 
 
 class StackError(Exception):
@@ -258,14 +269,16 @@ class _CustomResources:
 
 
 class _NativeResources:
-    """IAM roles and policies, log groups, functions, permissions and event rules, made with the world's APIs."""
+    """IAM roles and policies, log groups, functions, permissions, event rules, tables, queues and event source
+    mappings, made with the world's APIs."""
 
     UPDATE_UNSUPPORTED = "Updating {type} ({logical_id}) is not supported by the local CloudFormation"
 
-    def __init__(self, world: World, lambdas: Lambdas, code_dir: str | None) -> None:
+    def __init__(self, world: World, lambdas: Lambdas, code_dir: str | None, poller: Pollers | None = None) -> None:
         self._world = world
         self._lambdas = lambdas
         self._code_dir = code_dir
+        self._poller = poller
 
     def create(self, stack: LocalStack, resource: StackResource, properties: dict[str, Any]) -> tuple[str, Any]:
         creators: dict[str, Callable[[LocalStack, str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
@@ -276,6 +289,9 @@ class _NativeResources:
             "AWS::Lambda::Function": self._create_function,
             "AWS::Lambda::Permission": self._create_permission,
             "AWS::Events::Rule": self._create_rule,
+            "AWS::DynamoDB::Table": self._create_table,
+            "AWS::SQS::Queue": self._create_queue,
+            "AWS::Lambda::EventSourceMapping": self._create_event_source_mapping,
         }
         return creators[resource.resource_type](stack, resource.logical_id, properties)
 
@@ -305,6 +321,17 @@ class _NativeResources:
             )
         elif kind == "AWS::Events::Rule":
             self._delete_rule(physical_id)
+        elif kind == "AWS::DynamoDB::Table":
+            dynamodb = self._world.client("dynamodb")
+            _ignore_missing(lambda: dynamodb.delete_table(TableName=physical_id))
+        elif kind == "AWS::SQS::Queue":
+            sqs = self._world.client("sqs")
+            _ignore_missing(lambda: sqs.delete_queue(QueueUrl=physical_id))
+        elif kind == "AWS::Lambda::EventSourceMapping":
+            if self._poller is not None:
+                self._poller.unregister(physical_id)
+            client = self._world.client("lambda")
+            _ignore_missing(lambda: client.delete_event_source_mapping(UUID=physical_id))
 
     def _create_role(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
         iam = self._world.client("iam")
@@ -415,6 +442,118 @@ class _NativeResources:
             events.put_targets(Rule=name, Targets=targets)
         return name, {"Arn": arn}
 
+    def _create_table(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        _refuse_unsupported(logical_id, properties, TABLE_PROPERTIES)
+        dynamodb = self._world.client("dynamodb")
+        name = str(properties.get("TableName") or generated_name(stack.name, logical_id, 255))
+        request: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "KeySchema": properties["KeySchema"],
+            "BillingMode": str(properties.get("BillingMode", "PROVISIONED")),
+        }
+        for key in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if key in properties:
+                request[key] = _api_numbers(properties[key])
+        if properties.get("Tags"):
+            request["Tags"] = [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in properties["Tags"]]
+        if "TableClass" in properties:
+            request["TableClass"] = str(properties["TableClass"])
+        if "DeletionProtectionEnabled" in properties:
+            request["DeletionProtectionEnabled"] = _boolean(properties["DeletionProtectionEnabled"])
+        sse = properties.get("SSESpecification")
+        if sse:  # CloudFormation's SSEEnabled is the API's Enabled
+            request["SSESpecification"] = {
+                "Enabled": _boolean(sse.get("SSEEnabled", False)),
+                **{key: str(sse[key]) for key in ("SSEType", "KMSMasterKeyId") if key in sse},
+            }
+        stream = properties.get("StreamSpecification")
+        if stream:
+            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": str(stream["StreamViewType"])}
+        table = dynamodb.create_table(**request)["TableDescription"]
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={
+                    "AttributeName": str(ttl["AttributeName"]),
+                    "Enabled": _boolean(ttl.get("Enabled", False)),
+                },
+            )
+        attributes = {"Arn": table["TableArn"]}
+        if "LatestStreamArn" in table:
+            attributes["StreamArn"] = table["LatestStreamArn"]
+        return name, attributes
+
+    def _create_queue(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        _refuse_unsupported(logical_id, properties, {"QueueName", "Tags", *QUEUE_ATTRIBUTES})
+        sqs = self._world.client("sqs")
+        fifo = _boolean(properties.get("FifoQueue", False))
+        name = properties.get("QueueName")
+        if not name:  # a FIFO queue's name must end in .fifo, generated or not
+            name = generated_name(stack.name, logical_id, 75 if fifo else 80) + (".fifo" if fifo else "")
+        attributes: dict[str, str] = {}
+        for key in QUEUE_ATTRIBUTES:
+            if key not in properties:
+                continue
+            value = properties[key]
+            if isinstance(value, dict | list):
+                attributes[key] = json.dumps(value)
+            elif isinstance(value, bool):
+                attributes[key] = "true" if value else "false"
+            else:
+                attributes[key] = str(value)
+        request: dict[str, Any] = {"QueueName": str(name), "Attributes": attributes}
+        if properties.get("Tags"):
+            request["tags"] = {str(tag["Key"]): str(tag["Value"]) for tag in properties["Tags"]}
+        url = str(sqs.create_queue(**request)["QueueUrl"])
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, {"Arn": arn, "QueueName": str(name), "QueueUrl": url}
+
+    def _create_event_source_mapping(
+        self, stack: LocalStack, logical_id: str, properties: dict[str, Any]
+    ) -> tuple[str, Any]:
+        _refuse_unsupported(logical_id, properties, EVENT_SOURCE_MAPPING_PROPERTIES)
+        if self._poller is None:
+            raise ResourceFailedError(f"{logical_id}: event source mappings need a queue poller in this world")
+        source_arn = str(properties["EventSourceArn"])
+        if source_arn.split(":")[2:3] != ["sqs"]:
+            raise ResourceFailedError(f"{logical_id}: only SQS event sources are delivered locally, not {source_arn}")
+        function = str(properties["FunctionName"])
+        if not self._lambdas.is_registered(function):
+            raise ResourceFailedError(f"{logical_id}: function {function} is not a function of the local Lambda")
+        request: dict[str, Any] = {
+            "EventSourceArn": source_arn,
+            "FunctionName": function,
+            "Enabled": _boolean(properties.get("Enabled", True)),
+        }
+        if "BatchSize" in properties:
+            request["BatchSize"] = int(properties["BatchSize"])
+        if "MaximumBatchingWindowInSeconds" in properties:
+            request["MaximumBatchingWindowInSeconds"] = int(properties["MaximumBatchingWindowInSeconds"])
+        if "FunctionResponseTypes" in properties:
+            request["FunctionResponseTypes"] = [str(kind) for kind in properties["FunctionResponseTypes"]]
+        if "ScalingConfig" in properties:
+            request["ScalingConfig"] = _api_numbers(properties["ScalingConfig"])
+        client = self._world.client("lambda")
+        created = client.create_event_source_mapping(**request)
+        queue_name = source_arn.rsplit(":", 1)[-1]
+        queue_url = self._world.client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"]
+        maximum = (request.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        self._poller.register(
+            QueueMapping(
+                mapping_id=str(created["UUID"]),
+                queue_url=str(queue_url),
+                queue_arn=source_arn,
+                function_arn=str(created["FunctionArn"]),
+                batch_size=int(created["BatchSize"]),
+                report_batch_item_failures="ReportBatchItemFailures" in request.get("FunctionResponseTypes", []),
+                enabled=bool(request["Enabled"]),
+                maximum_concurrency=int(maximum) if maximum is not None else None,
+            )
+        )
+        return str(created["UUID"]), {"EventSourceMappingArn": created.get("EventSourceMappingArn", "")}
+
     def _delete_rule(self, name: str) -> None:
         events = self._world.client("events")
         try:
@@ -435,6 +574,87 @@ NATIVE_TYPES = frozenset(
         "AWS::Lambda::Function",
         "AWS::Lambda::Permission",
         "AWS::Events::Rule",
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::Lambda::EventSourceMapping",
+    }
+)
+TABLE_PROPERTIES = frozenset(
+    {
+        "TableName",
+        "AttributeDefinitions",
+        "KeySchema",
+        "BillingMode",
+        "ProvisionedThroughput",
+        "GlobalSecondaryIndexes",
+        "LocalSecondaryIndexes",
+        "SSESpecification",
+        "StreamSpecification",
+        "TimeToLiveSpecification",
+        "Tags",
+        "TableClass",
+        "DeletionProtectionEnabled",
+    }
+)
+# AWS::SQS::Queue properties that are CreateQueue attributes of the same name (policies as JSON text).
+QUEUE_ATTRIBUTES = (
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "DelaySeconds",
+    "FifoQueue",
+    "FifoThroughputLimit",
+    "KmsDataKeyReusePeriodSeconds",
+    "KmsMasterKeyId",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedriveAllowPolicy",
+    "RedrivePolicy",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+)
+EVENT_SOURCE_MAPPING_PROPERTIES = frozenset(
+    {
+        "EventSourceArn",
+        "FunctionName",
+        "BatchSize",
+        "Enabled",
+        "FunctionResponseTypes",
+        "MaximumBatchingWindowInSeconds",
+        "ScalingConfig",
+    }
+)
+
+
+def _refuse_unsupported(logical_id: str, properties: Mapping[str, Any], supported: frozenset[str] | set[str]) -> None:
+    unsupported = sorted(set(properties) - set(supported))
+    if unsupported:
+        raise ResourceFailedError(f"{logical_id}: {', '.join(unsupported)} not supported by the local CloudFormation")
+
+
+def _boolean(value: Any) -> bool:
+    """A template's boolean, written as true/false or as the strings CloudFormation accepts for it."""
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def _api_numbers(value: Any) -> Any:
+    """Template values for an API call: strings of digits that the API takes as numbers become numbers."""
+    if isinstance(value, dict):
+        return {key: _api_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_api_numbers(item) for item in value]
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
+
+
+_MISSING_CODES = frozenset(
+    {
+        "NoSuchEntity",
+        "ResourceNotFoundException",
+        "ResourceNotFound",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
     }
 )
 
@@ -445,7 +665,7 @@ def _ignore_missing(call: Callable[[], Any]) -> None:
         call()
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        if code not in ("NoSuchEntity", "ResourceNotFoundException", "ResourceNotFound"):
+        if code not in _MISSING_CODES:
             raise
 
 
@@ -455,9 +675,17 @@ def _ignore_missing(call: Callable[[], Any]) -> None:
 class LocalCloudFormation:
     """Stacks in the embedded world; every operation runs to its final status before it returns."""
 
-    def __init__(self, world: World, lambdas: Lambdas, printer: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        world: World,
+        lambdas: Lambdas,
+        printer: Callable[[str], None] = print,
+        *,
+        poller: Pollers | None = None,
+    ) -> None:
         self._world = world
         self._lambdas = lambdas
+        self._poller = poller
         self._printer = printer
         self._lock = threading.RLock()
         self._stacks: dict[str, LocalStack] = {}
@@ -518,7 +746,7 @@ class LocalCloudFormation:
         if "Globals" in template:
             raise TemplateError("SAM Globals are not supported by the local CloudFormation; set each property")
         providers: dict[str, _Provider] = dict.fromkeys(
-            NATIVE_TYPES, _NativeResources(self._world, self._lambdas, code_dir)
+            NATIVE_TYPES, _NativeResources(self._world, self._lambdas, code_dir, self._poller)
         )
         return self._create(stack_name, template, parameters, providers, function_stack=True)
 

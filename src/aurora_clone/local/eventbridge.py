@@ -11,9 +11,11 @@ from moto's backend in this process (cheaper than the API at a tick of a few mil
 Each target whose Arn is a function registered in ``LocalLambda`` is invoked asynchronously with the
 target's Input, or else with the scheduled event / the matched event. Deleted rules stop firing at once.
 
-One deliberate difference: a target whose previous invocation from the same rule is still queued or running
-is skipped (and counted in ``skipped``). World time runs faster than the handler's real time, so without
-this a one-minute poll rule would pile up invocations no real deployment would ever see.
+One deliberate difference, for schedule rules only: a target whose previous invocation from the same
+schedule is still queued or running is skipped (and counted in ``skipped``). World time runs faster than
+the handler's real time, so without this a one-minute schedule would pile up invocations no real deployment
+would ever see. Event-pattern rules deliver every matching event, however many are in flight, as
+EventBridge does: an event skipped there would be an event lost.
 
     player = EventBridgePlayer(world, lambdas)
     player.start(); ...; player.stop()
@@ -222,7 +224,8 @@ class EventBridgePlayer:
             if not self._lambdas.is_registered(arn):
                 continue
             key = (rule.name, str(target.get("Id", "")))
-            previous = self._in_flight.get(key)
+            scheduled = bool(rule.scheduled_expression)
+            previous = self._in_flight.get(key) if scheduled else None
             if previous is not None and not previous.done():
                 with self._lock:
                     self.skipped[rule.name] += 1
@@ -233,8 +236,10 @@ class EventBridgePlayer:
                 LOGGER.warning("Rule %s, target %s: Input is not JSON; not delivered", rule.name, key[1])
                 continue
             try:
-                self._in_flight[key] = self._lambdas.invoke_async(arn, payload)
+                invocation = self._lambdas.invoke_async(arn, payload)
             except Exception:  # the function was removed or the runtime closed between the check and the call
                 continue
+            if scheduled:
+                self._in_flight[key] = invocation
             with self._lock:
                 self.fires[rule.name] += 1

@@ -8,8 +8,8 @@ variables and the variables Lambda sets, so the handler talks to the world over 
 talks to AWS. An invocation that runs past the function's timeout has its worker killed and replaced.
 
     with LocalAws() as world, LocalLambda(world) as lambdas:
-        arn = lambdas.register("aurora-clone", environment={"POLL_RULE_PREFIX": "aurora-clone"})
-        lambdas.invoke(arn, event)              # synchronous; raises FunctionError
+        arn = lambdas.register("aurora-clone", environment={"REQUEST_TABLE": "aurora-clone-requests"})
+        lambdas.invoke(arn, event)              # synchronous: the handler's result; raises FunctionError
         lambdas.invoke_async(arn, event)        # queued, like InvocationType=Event
         lambdas.stats["aurora-clone"].billed_ms
 
@@ -367,8 +367,14 @@ class LocalLambda:
 
     # -- invocations --------------------------------------------------------------------------------
 
-    def invoke(self, function_name_or_arn: str, event: Mapping[str, Any]) -> None:
-        """Run the handler on ``event`` in a warm worker and wait; raise FunctionError if it fails."""
+    @property
+    def concurrency(self) -> int:
+        """Execution environments per function at most: invocations beyond it wait for one."""
+        return self._concurrency
+
+    def invoke(self, function_name_or_arn: str, event: Mapping[str, Any]) -> Any:
+        """Run the handler on ``event`` in a warm worker and wait for its result (as JSON gives it back);
+        raise FunctionError if it fails."""
         config = self.config(function_name_or_arn)
         with self._lock:
             pool = self._pools.get(config.name)
@@ -376,17 +382,18 @@ class LocalLambda:
             raise LambdaError(f"Function not found: {function_name_or_arn}")
         payload = json.loads(json.dumps(event))  # only what survives JSON reaches a Lambda handler
         worker = pool.reserve()
-        healthy, error = False, None
+        healthy, result, error = False, None, None
         try:
             if worker is None:
                 worker = self._start_worker(config)
                 if not pool.started(worker):
                     raise LambdaError(f"Function {config.name} was removed while it started")
-            healthy, error = self._run(config, worker, payload)
+            healthy, result, error = self._run(config, worker, payload)
         finally:
             pool.release(worker, healthy)
         if error is not None:
             raise error
+        return result
 
     def invoke_async(self, function_name_or_arn: str, event: Mapping[str, Any]) -> Future[None]:
         """Queue an invocation (InvocationType=Event); its error is logged and counted, not raised."""
@@ -439,19 +446,24 @@ class LocalLambda:
             self._stats[config.name].cold_starts += 1
         return worker
 
-    def _run(self, config: FunctionConfig, worker: _Worker, event: dict[str, Any]) -> tuple[bool, FunctionError | None]:
-        """One invocation: whether the worker may serve another, and the invocation's error if any."""
+    def _run(
+        self, config: FunctionConfig, worker: _Worker, event: dict[str, Any]
+    ) -> tuple[bool, Any, FunctionError | None]:
+        """One invocation: whether the worker may serve another, the handler's result, and the error if any."""
         request_id = str(uuid.uuid4())
         _log(self._sink, config.name, f"START RequestId: {request_id} Version: $LATEST")
         started = time.monotonic()
         timeout_ms = config.timeout_seconds * 1000
         error: FunctionError | None = None
+        result: Any = None
         healthy = True
         try:
             worker.send({"request_id": request_id, "timeout_ms": timeout_ms, "event": event})
             reply = worker.receive(config.timeout_seconds)
             if reply.get("type") == "error":
                 error = FunctionError(config.name, str(reply.get("errorType")), str(reply.get("errorMessage")))
+            else:
+                result = reply.get("result")
         except _WorkerGoneError as gone:
             healthy = False
             timed_out = time.monotonic() - started >= config.timeout_seconds
@@ -472,7 +484,7 @@ class LocalLambda:
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
             f"Memory Size: {config.memory_mb} MB",
         )
-        return healthy, error
+        return healthy, result, error
 
     def close(self) -> None:
         """Cancel queued invocations and stop every worker (an invocation still running ends in an error)."""

@@ -17,7 +17,10 @@ duration has passed in world time, which runs ``1 / time_scale`` times faster th
         world.wait_until(lambda: world.transitional().get("clone") is None, world_seconds=900)
 
 Events put on a default bus (the RDS events of every stage change, and ``PutEvents``) reach moto's rules
-and every callback given to ``subscribe``; callbacks run one at a time on a thread of their own.
+and every callback given to ``subscribe``; callbacks run one at a time on a thread of their own. RDS events
+reach the callbacks as ``event_delivery`` says (``EventDelivery``): at once by default here; late, a few
+lost, a few twice, and so sometimes out of order, as on AWS, when asked (``LocalSession`` asks).
+``event_counts`` counts the RDS events: ``delivered`` (every copy handed over), ``lost``, ``duplicated``.
 
 moto keeps its state in process-wide backends: leaving the world resets them, so a world never sees a
 previous one's resources, and it must not be entered while ``mock_aws`` is in use in the same process.
@@ -28,7 +31,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import heapq
+import itertools
 import logging
+import math
 import os
 import queue
 import random
@@ -37,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -91,6 +98,38 @@ def write_certificate(directory: Path) -> tuple[Path, Path]:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
+
+
+@dataclass(frozen=True)
+class EventDelivery:
+    """How RDS events reach the subscribers (the EventBridge player): best effort, as on AWS (REFERENCE, "RDS
+    events on EventBridge": late or missing). Each event is late by a lognormal lag of median ``lag_median``
+    world seconds (spread ``lag_sigma``, so a few take several times as long), ``loss`` of them never arrive
+    and ``duplicate`` arrive twice (each copy with a lag of its own), so some arrive out of order. Drawn with
+    ``random.Random(seed)``; without a seed, the world's. Other events (``PutEvents``) arrive at once."""
+
+    lag_median: float = 1.0
+    lag_sigma: float = 0.8
+    loss: float = 0.03
+    duplicate: float = 0.02
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.lag_median < 0 or self.lag_sigma < 0:
+            raise ValueError("lag_median and lag_sigma must not be negative")
+        if not (0 <= self.loss <= 1 and 0 <= self.duplicate <= 1):
+            raise ValueError("loss and duplicate are fractions from 0 to 1")
+
+    @property
+    def immediate(self) -> bool:
+        return self.lag_median == 0 and self.loss == 0 and self.duplicate == 0
+
+    def lag(self, rng: random.Random) -> float:
+        """One event's lag in world seconds: lognormal, median ``lag_median``."""
+        return self.lag_median * math.exp(rng.gauss(0.0, self.lag_sigma)) if self.lag_median > 0 else 0.0
+
+
+IMMEDIATE_DELIVERY = EventDelivery(lag_median=0.0, loss=0.0, duplicate=0.0)
 
 
 class _QuietHandler(WSGIRequestHandler):  # type: ignore[misc]  # werkzeug is not followed
@@ -151,7 +190,8 @@ class LocalAws:
     """The emulated AWS, started on enter and stopped (server, threads, files, moto's state) on exit.
 
     ``seed`` draws every stage's duration at random around its base (``Durations.draw``) with
-    ``random.Random(seed)``; without it every stage lasts exactly its base duration.
+    ``random.Random(seed)``; without it every stage lasts exactly its base duration. ``event_delivery``
+    says how RDS events reach the subscribers (default: at once, every one, in order).
     """
 
     def __init__(
@@ -161,6 +201,7 @@ class LocalAws:
         durations: Durations | None = None,
         throttling: Throttling | None = None,
         seed: int | None = None,
+        event_delivery: EventDelivery = IMMEDIATE_DELIVERY,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -168,6 +209,8 @@ class LocalAws:
         self.durations = durations if durations is not None else Durations()
         self.throttling = throttling
         self.seed = seed
+        self.event_delivery = event_delivery
+        self.event_counts: collections.Counter[str] = collections.Counter()
         self.region = REGION
         self.account_id = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
         self.endpoint_url = ""
@@ -263,18 +306,53 @@ class LocalAws:
                 LOGGER.exception("tick failed")
 
     def _dispatch_forever(self) -> None:
+        """Hand events to the subscribers when due; a time-ordered heap holds the late ones, so a late event
+        never holds back the others. At the end, whatever is still due is handed over at once."""
         outbox = self._outbox
+        delivery = self.event_delivery
+        seed = delivery.seed if delivery.seed is not None else self.seed
+        rng = random.Random(seed)
+        due: list[tuple[float, int, dict[str, Any]]] = []  # (world time it arrives, order sent, event)
+        order = itertools.count()
         while True:
-            event = outbox.get()
-            if event is None:
-                return
-            with self._callbacks_lock:
-                callbacks = list(self._callbacks)
-            for callback in callbacks:
-                try:
-                    callback(event)
-                except Exception:
-                    LOGGER.exception("event subscriber failed")
+            wait = self.to_real(due[0][0] - self.world_time()) if due else None
+            try:
+                event = outbox.get(timeout=max(0.0, wait)) if wait is not None else outbox.get()
+            except queue.Empty:
+                pass
+            else:
+                if event is None:
+                    while due:
+                        self._hand_over(heapq.heappop(due)[2])
+                    return
+                for lag in self._lags(event, delivery, rng):
+                    heapq.heappush(due, (self.world_time() + lag, next(order), event))
+            while due and due[0][0] <= self.world_time():
+                self._hand_over(heapq.heappop(due)[2])
+
+    def _lags(self, event: dict[str, Any], delivery: EventDelivery, rng: random.Random) -> list[float]:
+        """When each copy of ``event`` arrives, in world seconds from now: none when it is lost."""
+        if delivery.immediate or event.get("source") != "aws.rds":
+            return [0.0]
+        if rng.random() < delivery.loss:
+            self.event_counts["lost"] += 1
+            detail = event.get("detail") or {}
+            LOGGER.info("RDS event lost on its way: %s %s", detail.get("EventID"), detail.get("SourceIdentifier"))
+            return []
+        copies = 2 if rng.random() < delivery.duplicate else 1
+        self.event_counts["duplicated"] += copies - 1
+        return [delivery.lag(rng) for _ in range(copies)]
+
+    def _hand_over(self, event: dict[str, Any]) -> None:
+        if event.get("source") == "aws.rds":
+            self.event_counts["delivered"] += 1
+        with self._callbacks_lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:
+                LOGGER.exception("event subscriber failed")
 
     # -- clients --------------------------------------------------------------------------------------
 

@@ -1,0 +1,129 @@
+"""SQS and EventBridge rules of the local world, installed beside the RDS rules (``RdsRules`` calls
+``install_queue_rules``).
+
+- **SQS time is the pace's**: moto's SQS reads the time in one place (``unix_time_millis`` and
+  ``unix_time`` in ``moto.sqs.models``): sent timestamps, ``DelaySeconds``, visibility timeouts, first
+  receive timestamps, retention. Here that time is the world's:
+
+  - with ``WorldPace``, the world's date (its epoch plus world seconds), so a message delayed 30 s stays
+    hidden for 30 world seconds, however fast the world runs;
+  - with ``ManualPace``, each manual step is ``MANUAL_STEP_SECONDS`` (10**6 s), so every delay (at most
+    900 s) and every visibility timeout (at most 12 h) ends at the next ``advance()`` and never before it.
+    Within a step the clock follows real time for at most 999 ms, so a visibility timeout of 0 still ends
+    at once. Retention and long polling stay in real time there (no message expires during a test).
+    moto measures ChangeMessageVisibility's 12-hour limit from the sent timestamp, so there it refuses a
+    message sent in an earlier step.
+
+- **Event source mappings are the queue poller's**: moto's ``Queue.add_message`` hands every new
+  message to the queue's Lambda event source mappings itself, at once, through a Docker Lambda. Here a
+  queue never holds a mapping (moto's Lambda keeps them for ``GetEventSourceMapping`` and
+  ``ListEventSourceMappings``), and ``aurora_clone.local.queue_poller`` delivers, as Lambda's pollers do.
+
+- **300 rules per event bus** (REFERENCE, "Waking a request up again"): ``PutRule`` of a new rule on a bus
+  that already has ``RULES_PER_BUS`` rules answers ``LimitExceededException``; updating an existing rule
+  is still allowed. moto has no such limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any, Protocol
+from unittest import mock
+
+import moto.sqs.models as sqs_models
+from moto.core.exceptions import JsonRESTError
+from moto.events.models import EventsBackend
+
+MANUAL_STEP_SECONDS = 10**6
+MANUAL_DRIFT_MS = 999.0  # how far the manual clock follows real time within one step
+RULES_PER_BUS = 300
+RULE_LIMIT_MESSAGE = "The requested resource exceeds the maximum number allowed."
+
+
+class Pace(Protocol):
+    """What the SQS clock needs of a pace (``aurora_clone.local.rds_rules``)."""
+
+    def now(self) -> float: ...
+
+
+class SqsClock(Protocol):
+    def millis(self) -> float: ...
+
+    def seconds(self) -> float: ...
+
+
+class WorldClock:
+    """The world's date in Unix time: the real time the world started plus the world seconds since."""
+
+    def __init__(self, pace: Pace) -> None:
+        self._pace = pace
+        self._epoch = time.time() - pace.now()
+
+    def seconds(self) -> float:
+        return self._epoch + self._pace.now()
+
+    def millis(self) -> float:
+        return self.seconds() * 1000.0
+
+
+class ManualClock:
+    """``MANUAL_STEP_SECONDS`` per step of a manual pace, plus up to ``MANUAL_DRIFT_MS`` of real time in a step."""
+
+    def __init__(self, pace: Pace) -> None:
+        self._pace = pace
+        self._epoch_ms = time.time() * 1000.0
+        self._lock = threading.Lock()
+        self._step = pace.now()
+        self._step_began = time.monotonic()
+
+    def millis(self) -> float:
+        with self._lock:
+            step = self._pace.now()
+            if step != self._step:
+                self._step, self._step_began = step, time.monotonic()
+            drift = min(MANUAL_DRIFT_MS, (time.monotonic() - self._step_began) * 1000.0)
+        return self._epoch_ms + step * MANUAL_STEP_SECONDS * 1000.0 + drift
+
+    def seconds(self) -> float:
+        return self.millis() / 1000.0
+
+
+def install_queue_rules(stack: ExitStack, pace: Pace, *, manual: bool) -> None:
+    """Install the rules until ``stack`` closes; ``manual``: ``pace`` is a ManualPace. See the module docstring."""
+    clock: SqsClock = ManualClock(pace) if manual else WorldClock(pace)
+    stack.enter_context(mock.patch.object(sqs_models, "unix_time_millis", lambda *_: clock.millis()))
+    if not manual:
+        stack.enter_context(mock.patch.object(sqs_models, "unix_time", lambda *_: clock.seconds()))
+    # A class-level property hides the instance attribute moto's Queue and Lambda write: reads get an empty
+    # dict, writes go nowhere, so add_message never dispatches to a mapping.
+    stack.enter_context(
+        mock.patch.object(
+            sqs_models.Queue, "lambda_event_source_mappings", property(_no_mappings, _drop_mappings), create=True
+        )
+    )
+    stack.enter_context(mock.patch.object(EventsBackend, "put_rule", _within_rule_quota(EventsBackend.put_rule)))
+
+
+def _no_mappings(_queue: Any) -> dict[str, Any]:
+    return {}
+
+
+def _drop_mappings(_queue: Any, _value: Any) -> None:
+    pass
+
+
+def _within_rule_quota(original: Callable[..., Any]) -> Callable[..., Any]:
+    # moto's put_rule(name, description=None, event_bus_arn=None, ...); ``original`` may be another rule's
+    # wrapper taking (*args, **kwargs), so the arguments are read by moto's order, not by its signature.
+    def put_rule(backend: EventsBackend, *args: Any, **kwargs: Any) -> Any:
+        name = args[0] if args else kwargs.get("name")
+        bus_arn = args[2] if len(args) > 2 else kwargs.get("event_bus_arn")
+        bus = backend.event_buses.get(backend._normalize_event_bus_arn(bus_arn))
+        if bus is not None and name not in bus.rules and len(bus.rules) >= RULES_PER_BUS:
+            raise JsonRESTError("LimitExceededException", RULE_LIMIT_MESSAGE)
+        return original(backend, *args, **kwargs)
+
+    return put_rule
