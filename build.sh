@@ -32,10 +32,15 @@ Commands:
                       ruff check, ruff format --check, mypy, cfn-lint and pytest (extra arguments
                       go to pytest, e.g. ./build.sh test -k packaging). Stops at the first failure.
   package             Build build/aurora-clone.zip (the package and its runtime dependencies, for
-                      python3.13 on arm64, without boto3) and build/template.yaml. No AWS call.
+                      python3.13 on arm64, without boto3) and build/template.yaml, with the LICENSE and
+                      README.md its metadata names. No AWS call.
   deploy              package, then aws cloudformation package + deploy. Needs LAMBDA_S3_BUCKET,
                       LAMBDA_S3_PREFIX, STACK_NAME and the aws CLI; POLL_RULE_PREFIX, if set,
                       overrides the PollRulePrefix parameter.
+  publish             package, then publish pyproject.toml's version to the AWS Serverless Application
+                      Repository (sam publish when SAM CLI is installed, else the aws CLI's serverlessrepo
+                      calls). Needs LAMBDA_S3_BUCKET, LAMBDA_S3_PREFIX and the aws CLI; SOURCE_CODE_URL,
+                      if set, becomes the application's home page and source code URL.
   help                Show this text.
 
 Without a command: deploy when LAMBDA_S3_BUCKET, LAMBDA_S3_PREFIX and STACK_NAME are all set.
@@ -80,7 +85,7 @@ cmd_test() {
   export PATH="$PWD/$VENV/bin:$PATH" VIRTUAL_ENV="$PWD/$VENV"
   local step
   for step in "ruff check src tests" "ruff format --check src tests" "mypy" \
-    "cfn-lint $TEMPLATE example/*.yaml"; do
+    "cfn-lint --append-rules=src/aurora_clone/lint $TEMPLATE example/*.yaml"; do
     log "$step"
     # shellcheck disable=SC2086  # each step is a command line; the glob is meant to expand
     $step
@@ -89,10 +94,19 @@ cmd_test() {
   pytest "$@"
 }
 
+# The version in pyproject.toml: the one place it is kept.
+project_version() {
+  "$(packaging_python)" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])'
+}
+
 cmd_package() {
-  local py staging lambda_dir="$BUILD/lambda" wheel_dir="$BUILD/wheel" found=()
+  local py staging lambda_dir="$BUILD/lambda" wheel_dir="$BUILD/wheel" found=() version
   py=$(packaging_python)
-  rm -rf "$lambda_dir" "$wheel_dir" "${BUILD:?}/$ZIP_NAME" "$BUILD/template.yaml" "$BUILD/constraints.txt"
+  version=$(project_version)
+  grep -Eq "^[[:space:]]*SemanticVersion:[[:space:]]*${version//./\\.}[[:space:]]*\$" "$TEMPLATE" ||
+    die "$TEMPLATE's SemanticVersion is not $version, the version in pyproject.toml"
+  rm -rf "$lambda_dir" "$wheel_dir" "${BUILD:?}/$ZIP_NAME" "$BUILD/template.yaml" "$BUILD/constraints.txt" \
+    "$BUILD/LICENSE" "$BUILD/README.md"
   mkdir -p "$lambda_dir" "$wheel_dir"
 
   # Build the wheel from a copy, so setuptools leaves no build/ or *.egg-info in the work tree.
@@ -149,7 +163,9 @@ PY
   sed "s#^\([[:space:]]*CodeUri:[[:space:]]*\)${CODE_URI}[[:space:]]*\$#\1${ZIP_NAME}#" "$TEMPLATE" >"$BUILD/template.yaml"
   grep -Eq "^[[:space:]]*CodeUri:[[:space:]]*${ZIP_NAME}\$" "$BUILD/template.yaml" ||
     die "$TEMPLATE has no 'CodeUri: $CODE_URI' line to point at the zip"
-  log "wrote $BUILD/template.yaml (CodeUri: $ZIP_NAME)"
+  # The Serverless Application Repository metadata names these files relative to the template.
+  cp LICENSE README.md "$BUILD/"
+  log "wrote $BUILD/template.yaml (CodeUri: $ZIP_NAME, SemanticVersion: $version) with LICENSE and README.md"
 }
 
 cmd_demo() {
@@ -190,6 +206,78 @@ cmd_deploy() {
     "${overrides[@]}"
 }
 
+cmd_publish() {
+  local missing=() variable
+  for variable in LAMBDA_S3_BUCKET LAMBDA_S3_PREFIX; do
+    [[ -n "${!variable:-}" ]] || missing+=("$variable")
+  done
+  command -v aws >/dev/null 2>&1 || missing+=("the aws CLI on PATH")
+  ((${#missing[@]} == 0)) || die "publish needs: ${missing[*]}"
+
+  cmd_package
+  local py version
+  py=$(packaging_python)
+  version=$(project_version)
+  if [[ -n "${SOURCE_CODE_URL:-}" ]]; then
+    "$py" - "$BUILD/template.yaml" "$SOURCE_CODE_URL" <<'PY'
+"""Add HomePageUrl and SourceCodeUrl after SemanticVersion in the built template's application metadata."""
+import re
+import sys
+
+path, url = sys.argv[1], sys.argv[2]
+with open(path, encoding="utf-8") as source:
+    text = source.read()
+line = re.search(r"^([ \t]*)SemanticVersion:.*$", text, re.MULTILINE)
+indent = line.group(1)
+added = f"\n{indent}HomePageUrl: {url}\n{indent}SourceCodeUrl: {url}"
+with open(path, "w", encoding="utf-8") as target:
+    target.write(text[: line.end()] + added + text[line.end() :])
+PY
+  fi
+  # Uploads the zip, LICENSE and README.md, and writes their S3 addresses into the packaged template.
+  log "aws cloudformation package -> $BUILD/packaged.json"
+  aws cloudformation package \
+    --template-file "$BUILD/template.yaml" \
+    --s3-bucket "$LAMBDA_S3_BUCKET" \
+    --s3-prefix "$LAMBDA_S3_PREFIX/$version" \
+    --use-json \
+    --output-template-file "$BUILD/packaged.json"
+  if command -v sam >/dev/null 2>&1; then
+    log "sam publish --semantic-version $version"
+    sam publish --template "$BUILD/packaged.json" --semantic-version "$version"
+    return
+  fi
+  local name application_id
+  name=$("$py" -c 'import json, sys
+print(json.load(open(sys.argv[1]))["Metadata"]["AWS::ServerlessRepo::Application"]["Name"])' "$BUILD/packaged.json")
+  application_id=$(aws serverlessrepo list-applications --output text \
+    --query "Applications[?Name=='$name'].ApplicationId | [0]")
+  if [[ -z "$application_id" || "$application_id" == None ]]; then
+    log "aws serverlessrepo create-application $name $version"
+    "$py" - "$BUILD/packaged.json" >"$BUILD/create-application.json" <<'PY'
+"""The create-application request: the application metadata, and the packaged template as its first version."""
+import json
+import sys
+
+with open(sys.argv[1], encoding="utf-8") as source:
+    body = source.read()
+request = dict(json.loads(body)["Metadata"]["AWS::ServerlessRepo::Application"])
+request["TemplateBody"] = body
+print(json.dumps(request, indent=2))
+PY
+    aws serverlessrepo create-application --cli-input-json "file://$BUILD/create-application.json"
+  else
+    log "aws serverlessrepo create-application-version $application_id $version"
+    local source_code=()
+    if [[ -n "${SOURCE_CODE_URL:-}" ]]; then source_code=(--source-code-url "$SOURCE_CODE_URL"); fi
+    aws serverlessrepo create-application-version \
+      --application-id "$application_id" \
+      --semantic-version "$version" \
+      --template-body "file://$BUILD/packaged.json" \
+      "${source_code[@]}"
+  fi
+}
+
 main() {
   if (($# == 0)); then
     if [[ -n "${LAMBDA_S3_BUCKET:-}" && -n "${LAMBDA_S3_PREFIX:-}" && -n "${STACK_NAME:-}" ]]; then
@@ -207,6 +295,7 @@ main() {
     bench) cmd_bench "$@" ;;
     package) cmd_package ;;
     deploy) cmd_deploy ;;
+    publish) cmd_publish ;;
     help | -h | --help) usage ;;
     *)
       printf 'build.sh: unknown command: %s\n\n' "$command" >&2
