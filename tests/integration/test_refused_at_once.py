@@ -228,3 +228,49 @@ def test_update_to_unoffered_class_refused_and_clone_kept(gaps: AwsGaps, clock: 
     assert f"the clone '{clone}'" in reason
     assert gaps.rds_calls["ModifyDBInstance"] == 0
     assert clone in cluster_ids()
+
+
+def test_emulation_refuses_unoffered_class_at_create_db_instance(gaps: AwsGaps) -> None:
+    rds = boto3.client("rds")
+    rds.create_db_cluster(
+        DBClusterIdentifier="old",
+        Engine="aurora-mysql",
+        EngineVersion="5.7.mysql_aurora.2.12.1",
+        MasterUsername="admin",
+        MasterUserPassword="production-secret-1",
+    )
+    gaps.settle()
+
+    with pytest.raises(rds.exceptions.ClientError) as raised:
+        rds.create_db_instance(
+            DBInstanceIdentifier="old-1",
+            DBClusterIdentifier="old",
+            Engine="aurora-mysql",
+            DBInstanceClass="db.serverless",
+        )
+
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterCombination"
+    assert "DBInstanceClass=db.serverless, Engine=aurora-mysql, EngineVersion=5.7.mysql_aurora.2.12.1" in str(
+        raised.value
+    )
+    assert "old-1" not in instance_ids()
+
+
+def test_emulation_answers_orderable_options_from_its_table(gaps: AwsGaps) -> None:
+    rds = boto3.client("rds")
+    version = DEFAULT_ENGINE_VERSIONS["aurora-postgresql"]
+
+    options = rds.describe_orderable_db_instance_options(Engine="aurora-postgresql", EngineVersion=version)
+
+    classes = {option["DBInstanceClass"] for option in options["OrderableDBInstanceOptions"]}
+    assert {"db.serverless", "db.r7g.large", "db.t4g.medium", "db.x2g.16xlarge"} <= classes
+    assert {option["EngineVersion"] for option in options["OrderableDBInstanceOptions"]} == {version}
+    assert rds.describe_orderable_db_instance_options(Engine="aurora-postgresql", EngineVersion="11.21")[
+        "OrderableDBInstanceOptions"
+    ]
+    assert "db.serverless" not in {
+        option["DBInstanceClass"]
+        for option in rds.describe_orderable_db_instance_options(Engine="aurora-postgresql", EngineVersion="11.21")[
+            "OrderableDBInstanceOptions"
+        ]
+    }
