@@ -1,8 +1,11 @@
 """End to end with no AWS account: the embedded world, the local Lambda runtime running the real handler,
-EventBridge played for its poll rules, and the local CloudFormation driving Custom::AuroraClone stacks.
+EventBridge played for its RDS event rule (events late, a few lost or doubled, as on AWS), the queue poller
+delivering its wake-ups, and the local CloudFormation driving Custom::AuroraClone stacks.
 
-One world (time_scale 0.001: a world minute is 60 ms) and one function stack serve the module; every test
-makes its own stacks and leaves nothing behind.
+One world (time_scale 0.005, as LocalSession: a world minute is 0.3 s) and one function stack serve the module; every test
+makes its own stacks and leaves nothing behind. The handler runs in real time, so the function's execution
+environments are warmed up first: a cold start on a busy machine would cost CloudFormation's ServiceTimeout,
+counted in world time, a good share of its hour.
 """
 
 from __future__ import annotations
@@ -19,19 +22,27 @@ from typing import Any
 
 import pytest
 
-from aurora_clone.cfn.polling import POLL_KEY
 from aurora_clone.local.cloudformation import LocalCloudFormation, LocalStack, StackError, cloudformation_strings
 from aurora_clone.local.eventbridge import EventBridgePlayer, rate_seconds
 from aurora_clone.local.lambda_runtime import FunctionError, LocalLambda
+from aurora_clone.local.queue_poller import QueuePoller
+from aurora_clone.local.session import leftovers
 from aurora_clone.local.template import TemplateError
-from aurora_clone.local.world import LocalAws
+from aurora_clone.local.world import EventDelivery, LocalAws
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTION_STACK = "aurora-clone"
 SOURCE = "prod-db"
 OTHER_SOURCE = "staging-db"
 BUCKET = "cloudformation-custom-resource-response-useast1"
-SETTLE_WORLD_SECONDS = 600.0  # 0.6 s of real time: enough for a poll already in flight to finish
+SETTLE_WORLD_SECONDS = 600.0  # 0.6 s of real time: enough for the last (stale) wake-ups to be consumed
+SEED = 7
+TIME_SCALE = 0.005
+WARM_UP = {  # a wake-up for a request that does not exist: builds the handler's clients, changes nothing
+    "Records": [
+        {"messageId": "warm-up", "eventSource": "aws:sqs", "body": '{"request": "000000000000", "recheck": true}'}
+    ]
+}
 
 
 class RecordingLambda(LocalLambda):
@@ -48,9 +59,9 @@ class RecordingLambda(LocalLambda):
         return super().invoke_async(function_name_or_arn, event)
 
     def requests(self, stack_id: str) -> list[dict[str, Any]]:
-        """The requests CloudFormation sent for a stack (polls left out), in order."""
+        """The requests CloudFormation sent for a stack (RDS events left out), in order."""
         with self._sent_lock:
-            return [event for event in self.sent if event.get("StackId") == stack_id and POLL_KEY not in event]
+            return [event for event in self.sent if event.get("StackId") == stack_id and "RequestType" in event]
 
 
 @dataclass
@@ -58,6 +69,7 @@ class Local:
     world: LocalAws
     lambdas: RecordingLambda
     player: EventBridgePlayer
+    poller: QueuePoller
     cfn: LocalCloudFormation
     function_stack: LocalStack
     printed: list[str]
@@ -70,15 +82,14 @@ class Local:
         found = self.world.client("rds").describe_db_instances()["DBInstances"]
         return {item["DBInstanceIdentifier"]: item for item in found}
 
-    def poll_rules(self) -> list[str]:
-        events = self.world.client("events")
-        return [rule["Name"] for rule in events.list_rules(NamePrefix="aurora-clone-")["Rules"]]
+    def leftovers(self) -> dict[str, list[str]]:
+        return leftovers(self.world, self.function_stack)
 
     def settled(self) -> bool:
-        """Only the sources are left, and no poll rule."""
+        """Only the sources are left, and nothing of the tool's: no request pending, no wake-up queued."""
         sources = {SOURCE, OTHER_SOURCE}
         writers = {f"{source}-writer" for source in sources}
-        return self.cluster_ids() == sources and set(self.instances()) == writers and not self.poll_rules()
+        return self.cluster_ids() == sources and set(self.instances()) == writers and not any(self.leftovers().values())
 
     def template(self, directory: Path, body: str) -> str:
         path = directory / "template.yaml"
@@ -91,16 +102,21 @@ def local() -> Iterator[Local]:
     printed: list[str] = []
     logs: list[str] = []
     with (
-        LocalAws(time_scale=0.001) as world,
+        LocalAws(time_scale=TIME_SCALE, event_delivery=EventDelivery(seed=SEED)) as world,
         RecordingLambda(world, log_sink=lambda _name, line: logs.append(line)) as lambdas,
         EventBridgePlayer(world, lambdas) as player,
+        QueuePoller(world, lambdas) as poller,
     ):
-        cfn = LocalCloudFormation(world, lambdas, printer=printed.append)
+        cfn = LocalCloudFormation(world, lambdas, printer=printed.append, poller=poller)
         function_stack = cfn.deploy_function_stack(str(REPO / "template.yaml"), FUNCTION_STACK)
         assert function_stack.status == "CREATE_COMPLETE", function_stack.status_reason
+        function_arn = function_stack.outputs["ServiceToken"]
+        warming = [lambdas.invoke_async(function_arn, WARM_UP) for _ in range(lambdas.concurrency)]
+        for invocation in warming:
+            invocation.result()
         world.create_source_cluster(SOURCE)
         world.create_source_cluster(OTHER_SOURCE)
-        yield Local(world, lambdas, player, cfn, function_stack, printed, logs)
+        yield Local(world, lambdas, player, poller, cfn, function_stack, printed, logs)
 
 
 def statuses(stack: LocalStack, logical_id: str) -> list[str]:
@@ -116,35 +132,76 @@ def reasons(stack: LocalStack, status: str) -> list[str]:
 
 def test_function_stack_deploys_role_policies_log_group_function_and_permission(local: Local) -> None:
     outputs = local.function_stack.outputs
-    function_name = local.function_stack.resources["Function"].physical_id
+    resources = local.function_stack.resources
+    function_name = resources["Function"].physical_id
     lambda_client, iam = local.world.client("lambda"), local.world.client("iam")
 
     assert outputs["ServiceToken"] == outputs["LambdaArn"] == local.lambdas.function_arn(function_name)
     assert local.cfn.exports[f"{FUNCTION_STACK}-ServiceToken"] == outputs["ServiceToken"]
     assert function_name.startswith(f"{FUNCTION_STACK}-Function-") and len(function_name) <= 64
     configuration = lambda_client.get_function(FunctionName=function_name)["Configuration"]
-    role_name = local.function_stack.resources["FunctionRole"].physical_id
+    role_name = resources["FunctionRole"].physical_id
     assert configuration["Role"] == iam.get_role(RoleName=role_name)["Role"]["Arn"]
     assert (configuration["Handler"], configuration["Timeout"], configuration["MemorySize"]) == (
         "aurora_clone.handler.handler",
         120,
         256,
     )
-    assert configuration["Environment"]["Variables"]["POLL_RULE_PREFIX"] == "aurora-clone"
-    assert sorted(iam.list_role_policies(RoleName=role_name)["PolicyNames"]) == [
-        "logs",
-        "poll-rules",
-        "rds",
-        "slot-locks",
-    ]
-    poll_policy = iam.get_role_policy(RoleName=role_name, PolicyName="poll-rules")["PolicyDocument"]
-    assert outputs["ServiceToken"] in json.dumps(poll_policy)  # !GetAtt Function.Arn, resolved
+    variables = configuration["Environment"]["Variables"]
+    assert variables["REQUEST_TABLE"] == resources["RequestTable"].physical_id  # Ref: the table's name
+    assert variables["WAKE_UP_QUEUE_URL"] == resources["WakeUpQueue"].physical_id  # Ref: the queue's URL
+    assert sorted(iam.list_role_policies(RoleName=role_name)["PolicyNames"]) == ["logs", "rds", "request-engine"]
+    engine_policy = iam.get_role_policy(RoleName=role_name, PolicyName="request-engine")["PolicyDocument"]
+    assert resources["RequestTable"].attributes["Arn"] in json.dumps(engine_policy)  # !GetAtt, resolved
+    assert resources["WakeUpQueue"].attributes["Arn"] in json.dumps(engine_policy)
     (statement,) = json.loads(lambda_client.get_policy(FunctionName=function_name)["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert "rule/aurora-clone-*" in json.dumps(statement["Condition"])
+    assert resources["RdsEventRule"].attributes["Arn"] in json.dumps(statement["Condition"])
     groups = local.world.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
     (log_group,) = [group for group in groups if group["logGroupName"] == "/aws/lambda/aurora-clone-aurora-clone"]
     assert (log_group["logGroupName"], log_group["retentionInDays"]) == ("/aws/lambda/aurora-clone-aurora-clone", 30)
+
+
+def test_function_stack_deploys_request_table_wake_up_queues_mapping_and_event_rule(local: Local) -> None:
+    resources = local.function_stack.resources
+    dynamodb, sqs = local.world.client("dynamodb"), local.world.client("sqs")
+    lambda_client, events = local.world.client("lambda"), local.world.client("events")
+
+    table = dynamodb.describe_table(TableName=resources["RequestTable"].physical_id)["Table"]
+    assert table["TableArn"] == resources["RequestTable"].attributes["Arn"]
+    assert [(key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]] == [("pk", "HASH"), ("sk", "RANGE")]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSEDescription"]["Status"] == "ENABLED"
+    ttl = dynamodb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+    queue_url, dead_letter_url = resources["WakeUpQueue"].physical_id, resources["WakeUpDeadLetterQueue"].physical_id
+    assert queue_url.startswith(f"{local.world.endpoint_url}/")
+    assert resources["WakeUpQueue"].attributes["QueueName"] == queue_url.rsplit("/", 1)[-1]
+    assert resources["WakeUpQueue"].attributes["QueueName"].startswith(f"{FUNCTION_STACK}-WakeUpQueue-")
+    queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    dead_letter = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["All"])["Attributes"]
+    assert (queue["VisibilityTimeout"], queue["MessageRetentionPeriod"], queue["SqsManagedSseEnabled"]) == (
+        "180",
+        "86400",
+        "true",
+    )
+    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dead_letter["QueueArn"], "maxReceiveCount": 5}
+    assert dead_letter["MessageRetentionPeriod"] == "1209600"
+    assert queue["QueueArn"] == resources["WakeUpQueue"].attributes["Arn"]
+
+    (mapping,) = lambda_client.list_event_source_mappings(EventSourceArn=queue["QueueArn"])["EventSourceMappings"]
+    assert mapping["UUID"] == resources["WakeUpMapping"].physical_id
+    assert mapping["FunctionArn"] == local.function_stack.outputs["ServiceToken"]
+    assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (10, ["ReportBatchItemFailures"])
+    polled = local.poller.mappings[mapping["UUID"]]
+    assert (polled.queue_url, polled.batch_size, polled.report_batch_item_failures) == (queue_url, 10, True)
+
+    rule = events.describe_rule(Name=resources["RdsEventRule"].physical_id)
+    assert rule["Name"].startswith("aurora-clone-rds-events-")
+    assert json.loads(rule["EventPattern"])["source"] == ["aws.rds"]
+    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == local.function_stack.outputs["ServiceToken"]
 
 
 # -- the example stack ----------------------------------------------------------------------------------------
@@ -185,7 +242,7 @@ def test_example_stack_creates_resizes_and_deletes_its_clone(local: Local) -> No
     assert deleted.status == "DELETE_COMPLETE", deleted.status_reason
     assert "integration" not in local.cfn.stacks
     assert local.lambdas.requests(created.stack_id)[-1]["RequestType"] == "Delete"
-    assert local.world.wait_until(local.settled, SETTLE_WORLD_SECONDS), (local.cluster_ids(), local.poll_rules())
+    assert local.world.wait_until(local.settled, SETTLE_WORLD_SECONDS), (local.cluster_ids(), local.leftovers())
 
 
 # -- failures -------------------------------------------------------------------------------------------------
@@ -434,9 +491,14 @@ def test_intrinsics_resolve_and_dependent_resources_run_in_order(local: Local, t
 
 
 def test_function_stack_is_kept_while_its_export_is_imported_then_deleted(local: Local) -> None:
-    second = local.cfn.deploy_function_stack(str(REPO / "template.yaml"), "other-clones", {"PollRulePrefix": "other"})
+    second = local.cfn.deploy_function_stack(str(REPO / "template.yaml"), "other-clones")
+    assert second.status == "CREATE_COMPLETE", second.status_reason
     function_name = second.resources["Function"].physical_id
     role_name = second.resources["FunctionRole"].physical_id
+    table_name = second.resources["RequestTable"].physical_id
+    queue_url = second.resources["WakeUpQueue"].physical_id
+    mapping_id = second.resources["WakeUpMapping"].physical_id
+    rule_name = second.resources["RdsEventRule"].physical_id
     importer = local.cfn.create_stack(
         "importer",
         str(REPO / "example" / "template.yaml"),
@@ -456,6 +518,15 @@ def test_function_stack_is_kept_while_its_export_is_imported_then_deleted(local:
     iam = local.world.client("iam")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role(RoleName=role_name)
+    dynamodb, sqs, events = (local.world.client(name) for name in ("dynamodb", "sqs", "events"))
+    with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
+        dynamodb.describe_table(TableName=table_name)
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    assert mapping_id not in local.poller.mappings
+    mappings = local.world.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    assert mapping_id not in [mapping["UUID"] for mapping in mappings]
+    assert rule_name not in [rule["Name"] for rule in events.list_rules(NamePrefix="aurora-clone-")["Rules"]]
     assert local.world.wait_until(local.settled, SETTLE_WORLD_SECONDS)
 
 
