@@ -10,6 +10,7 @@ import datetime
 import io
 import json
 import random
+import statistics
 import threading
 import uuid
 import zipfile
@@ -23,7 +24,7 @@ from botocore.exceptions import ClientError
 from moto.rds.responses import RDSResponse
 
 from aurora_clone.local.rds_rules import Durations, Stage, Throttling
-from aurora_clone.local.world import LocalAws
+from aurora_clone.local.world import EventDelivery, LocalAws
 
 TIME_SCALE = 0.002
 FAST_TIME_SCALE = 0.001
@@ -578,3 +579,86 @@ def test_second_world_at_once_raises_and_leaves_the_first_running() -> None:
             pass
 
         assert status(first.client("rds"), SOURCE) == "available"
+
+
+# -- RDS events: best effort, as on AWS ------------------------------------------------------------------
+
+
+def test_event_delivery_loses_and_doubles_about_the_configured_fractions_with_lognormal_lags() -> None:
+    delivery = EventDelivery()
+    rng = random.Random(2024)
+    draws = [delivery.arrivals(rng) for _ in range(20000)]
+
+    lost = sum(not lags for lags in draws) / len(draws)
+    doubled = sum(len(lags) == 2 for lags in draws) / len(draws)
+    lags = [lag for arrival in draws for lag in arrival]
+    assert 0.025 < lost < 0.035
+    assert 0.015 < doubled < 0.025
+    assert 0.9 < statistics.median(lags) < 1.1
+    assert min(lags) > 0 and max(lags) > 5  # some are very late
+    assert [delivery.arrivals(random.Random(7)) for _ in range(3)] == [delivery.arrivals(random.Random(7))] * 3
+
+
+def test_world_delivers_rds_events_late_some_lost_some_twice_and_counts_them() -> None:
+    # Every event RDS publishes reaches the SQS rule at once; the subscriber gets what delivery lets through.
+    delivery = EventDelivery(lag_median=2.0, loss=0.25, duplicate=0.25, seed=5)
+    heard: list[dict[str, Any]] = []
+
+    def hear(event: dict[str, Any]) -> None:
+        if event["source"] == "aws.rds":
+            heard.append(event)
+
+    with LocalAws(time_scale=TIME_SCALE, event_delivery=delivery) as world:
+        world.subscribe(hear)
+        sqs, events, rds = world.client("sqs"), world.client("events"), world.client("rds")
+        published_url = sqs.create_queue(QueueName="published")["QueueUrl"]
+        published_arn = sqs.get_queue_attributes(QueueUrl=published_url, AttributeNames=["QueueArn"])["Attributes"]
+        events.put_rule(Name="all-rds", EventPattern=json.dumps({"source": ["aws.rds"]}))
+        events.put_targets(Rule="all-rds", Targets=[{"Id": "queue", "Arn": published_arn["QueueArn"]}])
+        world.create_source_cluster(SOURCE)
+        for number in range(12):
+            rds.restore_db_cluster_to_point_in_time(
+                DBClusterIdentifier=f"clone-{number}",
+                SourceDBClusterIdentifier=SOURCE,
+                RestoreType="copy-on-write",
+                UseLatestRestorableTime=True,
+            )
+        published: list[dict[str, Any]] = []
+
+        def all_published_and_settled() -> bool:
+            for message in sqs.receive_message(QueueUrl=published_url, MaxNumberOfMessages=10).get("Messages", []):
+                published.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=published_url, ReceiptHandle=message["ReceiptHandle"])
+            counts = world.event_counts
+            return len(published) == 12 and counts["delivered"] + counts["lost"] - counts["duplicated"] == 12
+
+        assert world.wait_until(all_published_and_settled, world_seconds=3000), (len(published), world.event_counts)
+        counts = dict(world.event_counts)
+
+    published_ids = [event["id"] for event in published]
+    heard_ids = [event["id"] for event in heard]
+    assert counts["lost"] > 0 and counts["duplicated"] > 0
+    assert len(set(published_ids) - set(heard_ids)) == counts["lost"]
+    assert len(heard_ids) - len(set(heard_ids)) == counts["duplicated"]
+    assert len(heard) == counts["delivered"]
+    assert set(heard_ids) <= set(published_ids)
+
+
+def test_world_without_event_delivery_hands_every_rds_event_over_once() -> None:
+    heard: list[dict[str, Any]] = []
+    with LocalAws(time_scale=TIME_SCALE) as world:
+        world.subscribe(heard.append)
+        world.create_source_cluster(SOURCE)
+        rds = world.client("rds")
+        for number in range(3):
+            rds.restore_db_cluster_to_point_in_time(
+                DBClusterIdentifier=f"clone-{number}",
+                SourceDBClusterIdentifier=SOURCE,
+                RestoreType="copy-on-write",
+                UseLatestRestorableTime=True,
+            )
+        assert world.wait_until(lambda: len(heard) == 3, world_seconds=1000)
+        counts = dict(world.event_counts)
+
+    assert sorted(event["detail"]["SourceIdentifier"] for event in heard) == ["clone-0", "clone-1", "clone-2"]
+    assert counts == {"delivered": 3}

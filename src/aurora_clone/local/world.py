@@ -128,6 +128,13 @@ class EventDelivery:
         """One event's lag in world seconds: lognormal, median ``lag_median``."""
         return self.lag_median * math.exp(rng.gauss(0.0, self.lag_sigma)) if self.lag_median > 0 else 0.0
 
+    def arrivals(self, rng: random.Random) -> list[float]:
+        """The lags of an event's copies that arrive: none when it is lost, two when it is duplicated."""
+        if rng.random() < self.loss:
+            return []
+        copies = 2 if rng.random() < self.duplicate else 1
+        return [self.lag(rng) for _ in range(copies)]
+
 
 IMMEDIATE_DELIVERY = EventDelivery(lag_median=0.0, loss=0.0, duplicate=0.0)
 
@@ -334,14 +341,13 @@ class LocalAws:
         """When each copy of ``event`` arrives, in world seconds from now: none when it is lost."""
         if delivery.immediate or event.get("source") != "aws.rds":
             return [0.0]
-        if rng.random() < delivery.loss:
+        lags = delivery.arrivals(rng)
+        if not lags:
             self.event_counts["lost"] += 1
             detail = event.get("detail") or {}
             LOGGER.info("RDS event lost on its way: %s %s", detail.get("EventID"), detail.get("SourceIdentifier"))
-            return []
-        copies = 2 if rng.random() < delivery.duplicate else 1
-        self.event_counts["duplicated"] += copies - 1
-        return [delivery.lag(rng) for _ in range(copies)]
+        self.event_counts["duplicated"] += max(0, len(lags) - 1)
+        return lags
 
     def _hand_over(self, event: dict[str, Any]) -> None:
         if event.get("source") == "aws.rds":
