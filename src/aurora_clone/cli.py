@@ -95,7 +95,7 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
             return _failed(stack.status)
 
         _say("What is left")
-        leftovers = local.leftovers()
+        leftovers = local.settled_leftovers(world_seconds=300)
         for kind, names in leftovers.items():
             print(f"  {kind}: {', '.join(names) if names else 'none'}")
         remaining = [c["DBClusterIdentifier"] for c in local.world.client("rds").describe_db_clusters()["DBClusters"]]

@@ -2,10 +2,10 @@
 EventBridge played for its RDS event rule (events late, a few lost or doubled, as on AWS), the queue poller
 delivering its wake-ups, and the local CloudFormation driving Custom::AuroraClone stacks.
 
-One world (time_scale 0.005, as LocalSession: a world minute is 0.3 s) and one function stack serve the module; every test
-makes its own stacks and leaves nothing behind. The handler runs in real time, so the function's execution
-environments are warmed up first: a cold start on a busy machine would cost CloudFormation's ServiceTimeout,
-counted in world time, a good share of its hour.
+One world (time_scale 0.005, as LocalSession: a world minute is 0.3 s) and one function stack serve the
+module; every test makes its own stacks and leaves nothing behind. The handler runs in real time, so the
+function's execution environments are warmed up first: a cold start on a busy machine would cost
+CloudFormation's ServiceTimeout, counted in world time, a good share of its hour.
 """
 
 from __future__ import annotations

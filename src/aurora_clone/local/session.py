@@ -113,6 +113,12 @@ class LocalSession:
         """What this tool made or left that still exists (see ``leftovers``); every list empty when clean."""
         return leftovers(self.world, self.function_stack)
 
+    def settled_leftovers(self, world_seconds: float) -> dict[str, list[str]]:
+        """``leftovers()`` once nothing is left, or once ``world_seconds`` have passed: a request's last
+        fallback wake-up stays queued (delayed) for a while after its answer, and is then consumed."""
+        self.world.wait_until(lambda: not any(self.leftovers().values()), world_seconds)
+        return self.leftovers()
+
     def describe(self) -> dict[str, Any]:
         """Where the world is, for a user pointing the AWS CLI or their own tests at it."""
         return {"endpoint_url": self.world.endpoint_url, "ca_bundle": self.world.ca_bundle, **self.world.client_env()}
