@@ -204,6 +204,37 @@ def test_function_stack_deploys_request_table_wake_up_queues_mapping_and_event_r
     assert target["Arn"] == local.function_stack.outputs["ServiceToken"]
 
 
+def test_leftovers_list_pending_requests_queued_wake_ups_and_stray_rules(local: Local) -> None:
+    resources = local.function_stack.resources
+    table, queue_url = resources["RequestTable"].physical_id, resources["WakeUpQueue"].physical_id
+    dynamodb, sqs, events = (local.world.client(name) for name in ("dynamodb", "sqs", "events"))
+    records = {
+        "0123456789ab": {"state": {"S": "pending"}},
+        "ba9876543210": {"state": {"S": "answered"}, "delivered": {"BOOL": False}},
+        "aaaaaaaaaaaa": {"state": {"S": "answered"}, "delivered": {"BOOL": True}},
+    }
+    for token, fields in records.items():
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": f"request#{token}"}, "sk": {"S": "request"}, **fields})
+    sqs.send_message(QueueUrl=queue_url, MessageBody="{}", DelaySeconds=900)
+    events.put_rule(Name="aurora-clone-stray", ScheduleExpression="rate(1 day)")
+    try:
+        found = local.leftovers()
+    finally:
+        for token in records:
+            dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"request#{token}"}, "sk": {"S": "request"}})
+        sqs.purge_queue(QueueUrl=queue_url)
+        events.delete_rule(Name="aurora-clone-stray")
+
+    assert found == {
+        "clusters": [],
+        "instances": [],
+        "pending requests": ["0123456789ab", "ba9876543210 (answer not delivered)"],
+        "queued wake-ups": ["WakeUpQueue: 1 (0 visible, 0 in flight, 1 delayed)"],
+        "rules": ["aurora-clone-stray"],  # the function stack's own RDS event rule is not a leftover
+    }
+    assert local.settled()
+
+
 # -- the example stack ----------------------------------------------------------------------------------------
 
 

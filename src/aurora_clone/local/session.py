@@ -127,7 +127,7 @@ class LocalSession:
 def leftovers(world: LocalAws, function_stack: LocalStack | None) -> dict[str, list[str]]:
     """What this tool made or left that still exists; every list empty when a run cleaned up after itself.
 
-    Keys (``LEFTOVER_KINDS``), each a list of strings:
+    Keys (``LEFTOVER_KINDS``), each a sorted list of strings:
 
     - ``clusters``, ``instances``: identifiers of clusters and instances with the ownership tag;
     - ``pending requests``: request tokens in the function stack's table that are still pending, or
@@ -154,11 +154,11 @@ def leftovers(world: LocalAws, function_stack: LocalStack | None) -> dict[str, l
         if rule["Name"] not in own_rules
     ]
     return {
-        "clusters": clusters,
-        "instances": instances,
-        "pending requests": _pending_requests(world, function_stack),
-        "queued wake-ups": _queued_messages(world, function_stack),
-        "rules": rules,
+        "clusters": sorted(clusters),
+        "instances": sorted(instances),
+        "pending requests": sorted(_pending_requests(world, function_stack)),
+        "queued wake-ups": sorted(_queued_messages(world, function_stack)),
+        "rules": sorted(rules),
     }
 
 
