@@ -208,7 +208,7 @@ def test_leftovers_list_pending_requests_queued_wake_ups_and_stray_rules(local: 
     resources = local.function_stack.resources
     table, queue_url = resources["RequestTable"].physical_id, resources["WakeUpQueue"].physical_id
     dynamodb, sqs, events = (local.world.client(name) for name in ("dynamodb", "sqs", "events"))
-    records = {
+    records: dict[str, dict[str, Any]] = {
         "0123456789ab": {"state": {"S": "pending"}},
         "ba9876543210": {"state": {"S": "answered"}, "delivered": {"BOOL": False}},
         "aaaaaaaaaaaa": {"state": {"S": "answered"}, "delivered": {"BOOL": True}},
@@ -615,7 +615,7 @@ def test_local_lambda_runs_a_handler_in_warm_isolated_workers(
             timeout_seconds=2,
             code_dir=str(tmp_path / "code"),
         )
-        lambdas.invoke(arn, {"n": 1})
+        answer = lambdas.invoke(arn, {"n": 1})
         lambdas.invoke("recording", {"n": 2})
         with pytest.raises(FunctionError) as failed:
             lambdas.invoke(arn, {"fail": True})
@@ -633,6 +633,7 @@ def test_local_lambda_runs_a_handler_in_warm_isolated_workers(
     assert 0 < first["remaining_ms"] <= 2000
     assert first["endpoint"] == local.world.endpoint_url
     assert first["leaked"] is None  # only a minimal environment reaches the function
+    assert answer == {"ok": True}  # the handler's result, as a synchronous invocation returns it
     assert (failed.value.error_type, failed.value.message) == ("ValueError", "asked to fail")
     assert timed_out.value.error_type == "Sandbox.Timedout"
     assert records(tmp_path)[-1]["pid"] != first["pid"]  # the timed-out worker was replaced

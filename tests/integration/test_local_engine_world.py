@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -259,6 +260,25 @@ def test_poller_runs_batches_at_once_up_to_the_functions_concurrency(engine: Eng
     overlapping = max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
     assert overlapping == CONCURRENCY
     engine.poller.unregister(mapping.mapping_id)
+
+
+def test_stopped_poller_leaves_no_thread_and_receives_no_more(engine: Engine) -> None:
+    before = set(threading.enumerate())
+    queue = engine.queue("stopping")
+    poller = QueuePoller(engine.world, engine.lambdas)
+    poller.start()
+    mapping = QueueMapping(str(uuid.uuid4()), queue.url, queue.arn, engine.function_arn)
+    poller.register(mapping)
+    queue.send("before the stop")
+    assert engine.world.wait_until(lambda: poller.stats[mapping.mapping_id].deleted == 1, world_seconds=5000)
+
+    poller.stop()
+    queue.send("after the stop")
+
+    started = set(threading.enumerate()) - before
+    assert [thread.name for thread in started if thread.name.startswith("queue-poller")] == []
+    assert engine.world.wait_until(lambda: queue.counts() != (1, 0, 0), world_seconds=300) is False
+    assert engine.bodies() == ["before the stop"]
 
 
 @pytest.mark.parametrize(
