@@ -2,8 +2,9 @@
 
 ``ResponseServer`` is the pre-signed S3 URL: an HTTPS server on loopback (a self-signed certificate the
 handler trusts through SSL_CERT_FILE) that records every PUT and can be told to refuse some.
-``FakeCloudFormation`` sends CloudFormation-shaped events to the real handler, fires the poll rules the
-handler created (reading their targets from EventBridge), and reads the answer back from the server.
+``FakeCloudFormation`` sends CloudFormation-shaped events to the real handler, plays the function's event
+source mapping (wake-up messages from the queue, in batches, deleting what succeeded) and the RDS event rule
+(the events RDS sent), and reads the answer back from the server.
 """
 
 from __future__ import annotations
@@ -20,11 +21,38 @@ from typing import Any
 
 import boto3
 
+from tests.moto_gaps import AwsGaps
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 FUNCTION_NAME = "aurora-clone"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}"
-RULE_PREFIX = "aurora-clone-"
+REQUEST_TABLE = "aurora-clone-requests"
+WAKE_UP_QUEUE = "aurora-clone-wake-ups"
+WAKE_UP_DLQ = "aurora-clone-wake-ups-dlq"
+MAX_RECEIVES = 5
+
+
+def make_engine_resources() -> dict[str, str]:
+    """The function stack's table and queues (as template.yaml declares them), in moto; their settings."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=REQUEST_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName=WAKE_UP_DLQ)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES})
+    queue = sqs.create_queue(
+        QueueName=WAKE_UP_QUEUE, Attributes={"VisibilityTimeout": "180", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    return {"REQUEST_TABLE": REQUEST_TABLE, "WAKE_UP_QUEUE_URL": queue, "DEAD_LETTER_QUEUE_URL": dlq}
 
 
 class ResponseServer:
@@ -94,11 +122,20 @@ class Sent:
 class FakeCloudFormation:
     """Sends requests like CloudFormation does and plays EventBridge for the poll rules."""
 
-    def __init__(self, server: ResponseServer, handler: Callable[[dict[str, Any], Any], None], stack: str) -> None:
+    def __init__(
+        self, server: ResponseServer, handler: Callable[[dict[str, Any], Any], Any], stack: str, world: AwsGaps
+    ) -> None:
         self.server = server
         self.handler = handler
+        self.world = world
         self.stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/{uuid.uuid4()}"
         self.events = boto3.client("events", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.queue_url = self.sqs.get_queue_url(QueueName=WAKE_UP_QUEUE)["QueueUrl"]
+        self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
 
     # -- requests -----------------------------------------------------------------------------------
 
@@ -127,8 +164,13 @@ class FakeCloudFormation:
             event["OldResourceProperties"] = {"ServiceToken": FUNCTION_ARN, **old_properties}
         return event
 
-    def send(self, event: dict[str, Any]) -> Sent:
-        self.handler(json.loads(json.dumps(event)), LambdaContext())
+    def send(self, event: dict[str, Any], context: LambdaContext | None = None) -> Sent:
+        self.handler(json.loads(json.dumps(event)), context or LambdaContext())
+        return Sent(event, event["RequestId"])
+
+    @staticmethod
+    def sent(event: dict[str, Any]) -> Sent:
+        """Where the answer to ``event`` lands (for a request whose sending did not return)."""
         return Sent(event, event["RequestId"])
 
     def answers(self, sent: Sent) -> list[dict[str, Any]]:
@@ -138,30 +180,91 @@ class FakeCloudFormation:
         answers = self.answers(sent)
         return answers[-1] if answers else None
 
-    # -- EventBridge ----------------------------------------------------------------------------------
+    # -- the function's other inputs ------------------------------------------------------------------
 
-    def poll_rules(self) -> list[dict[str, Any]]:
-        return self.events.list_rules(NamePrefix=RULE_PREFIX)["Rules"]
+    def invoke(self, event: Any) -> Any:
+        """Invoke the function with any event, as Lambda would (JSON in, JSON out)."""
+        return self.handler(json.loads(json.dumps(event)), LambdaContext())
 
-    def fire_polls(self) -> int:
-        """Invoke the function once for every target of every poll rule, as EventBridge would."""
-        fired = 0
-        for rule in self.poll_rules():
-            assert rule["ScheduleExpression"] == "rate(1 minute)"
-            for target in self.events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
-                assert target["Arn"] == FUNCTION_ARN
-                self.handler(json.loads(target["Input"]), LambdaContext())
-                fired += 1
-        return fired
+    def wake_up(self) -> int:
+        """Hand every visible wake-up message to the function in batches of 10, as the event source mapping
+        does, deleting the messages it did not report as failed. Returns the invocations made."""
+        invocations = 0
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return invocations
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+            result = self.invoke({"Records": records}) or {}
+            invocations += 1
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def run(self, sent: Sent, advance: Callable[[], None], max_rounds: int = 20) -> dict[str, Any]:
-        """Let RDS move one step and fire the polls, until the request is answered."""
+    def deliver_rds_events(self, events: list[dict[str, Any]] | None = None) -> int:
+        """Hand RDS events to the function (by default every event RDS sent since the last delivery)."""
+        events = self.world.take_rds_events() if events is None else events
+        for event in events:
+            self.invoke(event)
+        return len(events)
+
+    def step(self, advance: Callable[[], None] | None = None, events: bool = True) -> None:
+        """Let RDS move one step (and delays pass), then deliver its events and the wake-ups now due."""
+        (advance or self.world.advance)()
+        if events:
+            self.deliver_rds_events()
+        else:
+            self.world.take_rds_events()  # lost
+        self.wake_up()
+
+    def run(
+        self, sent: Sent, advance: Callable[[], None] | None = None, max_rounds: int = 20, events: bool = True
+    ) -> dict[str, Any]:
+        """Step until the request is answered."""
         for _ in range(max_rounds):
             answer = self.answer(sent)
             if answer is not None:
                 return answer
-            advance()
-            self.fire_polls()
+            self.step(advance, events)
         answer = self.answer(sent)
-        assert answer is not None, f"no answer after {max_rounds} polls"
+        assert answer is not None, f"no answer after {max_rounds} steps"
         return answer
+
+    def queued(self) -> int:
+        """Wake-up messages still in the queue (visible, delayed or being handled)."""
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+        return sum(int(attributes.get(name, 0)) for name in names)
+
+    def pending_requests(self) -> list[str]:
+        items = self.dynamodb.scan(TableName=REQUEST_TABLE)["Items"]
+        return [i["pk"]["S"] for i in items if i["sk"]["S"] == "request" and i["state"]["S"] == "pending"]
+
+    def nothing_left(self, rounds: int = 5) -> bool:
+        """Once the wake-ups still queued have come (and found nothing to do): no pending request, no
+        message, no rule. What a finished request leaves behind is nothing."""
+        for _ in range(rounds):
+            if not self.queued():
+                break
+            self.step()
+        return not self.pending_requests() and not self.queued() and not self.events.list_rules()["Rules"]

@@ -15,9 +15,11 @@ import pytest
 from moto import mock_aws
 
 from aurora_clone import handler as handler_module
+from aurora_clone.engine import RequestEngine
 from aurora_clone.local.world import write_certificate
 from aurora_clone.pool.model import DATA_TIME_TAG
 from aurora_clone.rds import RdsGateway
+from aurora_clone.request_store import RequestStore
 from aurora_clone.resource import CloneResource
 from aurora_clone.timespec import format_timestamp
 from tests.cloudformation import (
@@ -26,6 +28,7 @@ from tests.cloudformation import (
     REGION,
     FakeCloudFormation,
     ResponseServer,
+    make_engine_resources,
 )
 from tests.moto_gaps import AwsGaps
 
@@ -35,7 +38,7 @@ SOURCE_INSTANCE = "prod-db-writer"
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "POLL_RULE_PREFIX"):
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "REQUEST_TABLE", "WAKE_UP_QUEUE_URL"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -76,20 +79,30 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def engine_for(clock: FakeClock, gateway: RdsGateway | None = None) -> RequestEngine:
+    """The handler's engine as the function builds it, on the test's clock (and RDS gateway, if given)."""
+
+    def clone_resource(unanswered_clone: Any) -> CloneResource:
+        return CloneResource(gateway or RdsGateway(), clock, unanswered_clone=unanswered_clone)
+
+    return RequestEngine(clone_resource, RequestStore(), handler_module.WakeUpQueue(), clock=clock)
+
+
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[AwsGaps]:
-    """moto, in-process, with the gaps that matter closed; the handler's clients are built inside it."""
+    """moto, in-process, with the gaps that matter closed, and the function stack's table and queues; the
+    handler's clients are built inside it."""
     with mock_aws(), AwsGaps() as gaps:
-        monkeypatch.setattr(handler_module.helper, "_scheduler", None)
-        monkeypatch.setattr(handler_module.helper, "_clock", clock)
-        monkeypatch.setattr(handler_module, "clone_resource", lambda: CloneResource(RdsGateway(), clock))
+        for name, value in make_engine_resources().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(handler_module, "engine", lambda: engine_for(clock))
         yield gaps
 
 
 @pytest.fixture
 def cfn(world: AwsGaps, response_server: ResponseServer) -> FakeCloudFormation:
     response_server.refusals.clear()
-    return FakeCloudFormation(response_server, handler_module.handler, stack="integration-env")
+    return FakeCloudFormation(response_server, handler_module.handler, stack="integration-env", world=world)
 
 
 @pytest.fixture

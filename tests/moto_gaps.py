@@ -28,12 +28,16 @@ region that moto emulates. What the rules do is described in ``aurora_clone.loca
   and RDS events on the default bus are the rules' own. Throttling is off.
 - ``rds_calls`` counts every request that reaches moto's RDS endpoint, by operation name, refused
   requests included.
+- RDS events are kept in ``rds_events`` (``take_rds_events()`` hands them over once), for a test to
+  deliver to the function late, twice, out of order or never. ``AwsGaps(describe_lag=1)`` makes a status
+  reached at the end of a stage show to Describe calls only from the next step on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from types import TracebackType
+from typing import Any
 
 from aurora_clone.local.rds_rules import MANUAL_DURATIONS, ManualPace, NeverSettledError, RdsRules
 
@@ -45,10 +49,22 @@ __all__ = ["MAX_SETTLE_STEPS", "AwsGaps", "NeverSettledError"]
 class AwsGaps:
     """moto with the rules of ``aurora_clone.local.rds_rules``, moved by hand. See the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, describe_lag: float = 0.0) -> None:
         self._pace = ManualPace()
-        self._rules = RdsRules(self._pace, durations=MANUAL_DURATIONS)
+        self._rules = RdsRules(
+            self._pace, durations=MANUAL_DURATIONS, notify=self._keep_rds_event, describe_lag=describe_lag
+        )
         self.rds_calls: Counter[str] = self._rules.rds_calls
+        self.rds_events: list[dict[str, Any]] = []
+
+    def _keep_rds_event(self, event: dict[str, Any]) -> None:
+        if event.get("source") == "aws.rds":
+            self.rds_events.append(event)
+
+    def take_rds_events(self) -> list[dict[str, Any]]:
+        """The RDS events sent since the last call, in the order RDS sent them."""
+        events, self.rds_events = self.rds_events, []
+        return events
 
     def __enter__(self) -> AwsGaps:
         if self._rules.installed:
@@ -74,6 +90,11 @@ class AwsGaps:
         self._pace.advance()
         self._rules.tick()
 
+    def pass_time(self) -> None:
+        """Let delayed messages and visibility timeouts pass without moving RDS: its stages end at the next
+        ``advance()`` as they would have."""
+        self._pace.advance()
+
     def settle(self) -> None:
         """Advance until nothing is transitional; raise ``NeverSettledError`` after 50 steps."""
         for _ in range(MAX_SETTLE_STEPS):
@@ -91,6 +112,11 @@ class AwsGaps:
     def set_cluster_status(self, identifier: str, status: str) -> None:
         """Force a cluster's status, for example a terminal one such as ``incompatible-network``."""
         self._rules.set_cluster_status(identifier, status)
+
+    def fail_next(self, action: str, times: int, status: int = 400, code: str = "ThrottlingException") -> None:
+        """Answer the next ``times`` RDS requests of ``action`` with an HTTP error response, so botocore retries
+        as it would on AWS (400 ``ThrottlingException``; 500 ``InternalFailure``; 503 ``ServiceUnavailable``)."""
+        self._rules.fail_next(action, times, status, code)
 
     def set_instance_status(self, identifier: str, status: str) -> None:
         """Force an instance's status, for example ``failed``."""

@@ -1,65 +1,74 @@
-"""The Lambda entry point: crhelper wiring and nothing else.
+"""The Lambda entry point: tells CloudFormation's requests, wake-ups and RDS events apart, and hands each
+to the request engine. Anything else is logged and ignored: never answered, never raised.
 
-Configuration (all optional): ``POLL_RULE_PREFIX`` (default ``aurora-clone``), and Powertools'
-``POWERTOOLS_SERVICE_NAME`` / ``POWERTOOLS_LOG_LEVEL`` (default INFO).
+Configuration: ``REQUEST_TABLE`` and ``WAKE_UP_QUEUE_URL`` (set by template.yaml), ``CLONE_SLOT_LIMIT``
+(default 15), and Powertools' ``POWERTOOLS_SERVICE_NAME`` / ``POWERTOOLS_LOG_LEVEL`` (default INFO).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from aurora_clone.cfn.helper import HardenedCfnResource
-from aurora_clone.cfn.polling import JOB_KEY, POLL_KEY
+from aurora_clone.cfn.helper import RequestDispatch
+from aurora_clone.engine import RequestEngine
 from aurora_clone.logs import SERVICE
-from aurora_clone.outcome import Job
 from aurora_clone.rds import RdsGateway
+from aurora_clone.request_store import RequestStore
 from aurora_clone.resource import CloneResource, Request
 from aurora_clone.settings import clone_slot_limit
+from aurora_clone.wake_queue import WakeUpQueue
+from aurora_clone.wake_rules import invocation_kind
 
 logger = Logger(service=SERVICE)
-helper = HardenedCfnResource()
 
 
 @functools.cache
-def clone_resource() -> CloneResource:
+def engine() -> RequestEngine:
     """Built on first use, not at import, and reused while the Lambda environment lives."""
-    return CloneResource(RdsGateway(), slot_limit=clone_slot_limit())
+
+    def clone_resource(unanswered_clone: Callable[[Request], str | None]) -> CloneResource:
+        return CloneResource(RdsGateway(), slot_limit=clone_slot_limit(), unanswered_clone=unanswered_clone)
+
+    return RequestEngine(clone_resource, RequestStore(), WakeUpQueue())
+
+
+helper = RequestDispatch(on_timeout=lambda event: engine().on_lambda_timeout(event))
 
 
 @helper.create
-def create(event: dict[str, Any], _context: Any) -> Any:
-    return clone_resource().create(Request.from_event(event))
-
-
 @helper.update
-def update(event: dict[str, Any], _context: Any) -> Any:
-    return clone_resource().update(Request.from_event(event))
-
-
 @helper.delete
-def delete(event: dict[str, Any], _context: Any) -> Any:
-    return clone_resource().delete(Request.from_event(event))
-
-
-@helper.poll_create
-@helper.poll_update
-@helper.poll_delete
-def poll(event: dict[str, Any], _context: Any) -> Any:
-    return clone_resource().poll(Job.from_dict(event[JOB_KEY]), Request.from_event(event))
+def on_request(event: dict[str, Any], _context: Any) -> None:
+    engine().on_request(event)
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-def handler(event: dict[str, Any], context: Any) -> None:
-    """Lambda handler for Custom::AuroraClone requests and for its own polls."""
-    logger.append_keys(
-        request_type=event.get("RequestType"),
-        stack_id=event.get("StackId"),
-        logical_id=event.get("LogicalResourceId"),
-        cfn_request_id=event.get("RequestId"),
-        physical_id=event.get("PhysicalResourceId"),
-        poll=POLL_KEY in event,
+def handler(event: Any, context: Any) -> dict[str, Any] | None:
+    """Lambda handler for Custom::AuroraClone requests, its own wake-ups and RDS events."""
+    kind = invocation_kind(event)
+    logger.append_keys(invocation=kind)
+    if kind == "cloudformation":
+        logger.append_keys(
+            request_type=event["RequestType"],
+            stack_id=event["StackId"],
+            logical_id=event["LogicalResourceId"],
+            cfn_request_id=event["RequestId"],
+            physical_id=event.get("PhysicalResourceId"),
+        )
+        helper(event, context)
+        return None
+    if kind == "wake-ups":
+        return engine().on_wake_ups(event["Records"])
+    if kind == "rds-event":
+        engine().on_rds_event(event)
+        return None
+    keys = sorted(str(key) for key in event)[:20] if isinstance(event, dict) else [type(event).__name__]
+    logger.warning(
+        "Ignored an invocation that is none of a CloudFormation request, a wake-up or an RDS event",
+        extra={"keys": keys},
     )
-    helper(event, context)
+    return None

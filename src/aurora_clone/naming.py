@@ -1,4 +1,4 @@
-"""Deterministic names: clone and instance identifiers, request tokens, poll rule names.
+"""Deterministic names: clone and instance identifiers, request tokens.
 
 RDS identifiers are 1-63 letters, digits and hyphens, first a letter, no two consecutive hyphens and
 no trailing hyphen, stored lower-case. Everything derived here obeys that, so a re-delivered request
@@ -11,7 +11,6 @@ import hashlib
 import re
 
 MAX_IDENTIFIER = 63
-MAX_RULE_NAME = 64  # EventBridge rule names: at most 64 of [.-_A-Za-z0-9].
 
 _IDENTIFIER = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)")
 _NOT_ALLOWED = re.compile(r"[^a-z0-9]+")
@@ -101,18 +100,3 @@ def final_snapshot_id(cluster_id: str, token: str) -> str:
     'my-clone-final-01234567'
     """
     return f"{cluster_id}-final-{token[:8]}"
-
-
-def poll_rule_name(prefix: str, cluster_id: str, token: str) -> str:
-    """The EventBridge rule that polls one request: ``<prefix>-<cluster hash>-<request token>``.
-
-    The cluster part lets anything that knows a cluster (an RDS event, say) find its pending requests
-    with ``ListRules(NamePrefix=...)``; the token part keeps requests apart and makes a re-delivered
-    request reuse its rule.
-    """
-    return f"{poll_rule_prefix(prefix, cluster_id)}{token[:12]}"
-
-
-def poll_rule_prefix(prefix: str, cluster_id: str) -> str:
-    """The common start of every poll rule name for ``cluster_id``."""
-    return f"{prefix}-{short_hash(cluster_id, length=12)}-"

@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aurora_clone.aws_errors import error_code, error_message, is_transient
 from aurora_clone.clone_state import ClusterView, InstanceView
 from aurora_clone.pool.model import ClusterFacts, Snapshot
 
@@ -72,10 +73,15 @@ LOOK_AGAIN_CODES = frozenset(
 
 
 class RdsError(Exception):
-    """An RDS call failed; ``str()`` is a sentence for the user, ``code`` the AWS error code."""
+    """An RDS call failed; ``str()`` is a sentence for the user, ``code`` the AWS error code.
 
-    def __init__(self, code: str, text: str) -> None:
+    ``transient``: throttled, a server fault or a timeout that outlasted the client's retries; the request
+    is tried again at its next wake-up instead of failing.
+    """
+
+    def __init__(self, code: str, text: str, *, transient: bool = False) -> None:
         self.code = code
+        self.transient = transient
         super().__init__(text)
 
     @property
@@ -85,11 +91,11 @@ class RdsError(Exception):
 
 def _translate(error: Exception, target: str) -> RdsError:
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "Unknown")
-        message = error.response.get("Error", {}).get("Message", "")
+        code = error_code(error) or "Unknown"
         template = _ERROR_TEXT.get(code, "RDS refused the request for '{target}': {code}: {message}")
-        return RdsError(code, template.format(target=target, code=code, message=message))
-    return RdsError("ConnectionError", f"Could not reach RDS for '{target}': {error}")
+        text = template.format(target=target, code=code, message=error_message(error))
+        return RdsError(code, text, transient=is_transient(error))
+    return RdsError("ConnectionError", f"Could not reach RDS for '{target}': {error}", transient=True)
 
 
 def _tags(items: list[Any] | None) -> dict[str, str]:
@@ -108,6 +114,7 @@ class RdsGateway:
 
     def __init__(self, client: RDSClient | None = None) -> None:
         self._client = client or boto3.client("rds", region_name=os.environ.get("AWS_REGION"), config=CLIENT_CONFIG)
+        self._orderable_classes: dict[tuple[str, str], frozenset[str]] = {}
 
     def _call(self, target: str, operation: str, **kwargs: Any) -> Any:
         try:
@@ -134,9 +141,11 @@ class RdsGateway:
         raw = clusters[0]
         members = raw.get("DBClusterMembers", [])
         writers = {m["DBInstanceIdentifier"] for m in members if m.get("IsClusterWriter")}
+        # A cluster without members has no instances to describe: one call saved on every look at a clone
+        # that is still being restored or whose instances are gone.
         instances = (
             ()
-            if shared
+            if shared or not members
             else tuple(self._instance_view(item, writers) for item in self._instances_of(raw["DBClusterIdentifier"]))
         )
         scaling = raw.get("ServerlessV2ScalingConfiguration") or {}
@@ -194,6 +203,41 @@ class RdsGateway:
             is_writer=raw["DBInstanceIdentifier"] in writers,
             tags=_tags(raw.get("TagList")),
         )
+
+    def orderable_instance_classes(self, engine: str, version: str) -> frozenset[str]:
+        """The DB instance classes RDS offers for ``engine`` at ``version``; empty when it lists none.
+
+        Read once per engine and version for the gateway's life (one warm Lambda environment): what RDS
+        offers changes rarely, and a template is checked against it at every Create.
+        """
+        key = (engine, version)
+        if key not in self._orderable_classes:
+            paginator = self._client.get_paginator("describe_orderable_db_instance_options")
+            pages = paginator.paginate(
+                Engine=engine, EngineVersion=version, PaginationConfig={"PageSize": 1000}
+            )  # 1000: RDS's largest page, so one call for a version's whole offer
+            try:
+                options = [item for page in pages for item in page.get("OrderableDBInstanceOptions", [])]
+            except (ClientError, BotoCoreError) as error:
+                raise _translate(error, f"{engine} {version}") from error
+            self._orderable_classes[key] = frozenset(option["DBInstanceClass"] for option in options)
+        return self._orderable_classes[key]
+
+    def parameter_group_family(self, name: str, *, cluster: bool) -> str | None:
+        """The family of the DB cluster parameter group (``cluster``) or DB parameter group ``name``; None when
+        no such group exists."""
+        operation, argument, result = (
+            ("describe_db_cluster_parameter_groups", "DBClusterParameterGroupName", "DBClusterParameterGroups")
+            if cluster
+            else ("describe_db_parameter_groups", "DBParameterGroupName", "DBParameterGroups")
+        )
+        try:
+            groups = self._call(name, operation, **{argument: name}).get(result, [])
+        except RdsError as error:
+            if error.code in ("DBParameterGroupNotFound", "DBClusterParameterGroupNotFound"):
+                return None
+            raise
+        return str(groups[0].get("DBParameterGroupFamily", "")) or None if groups else None
 
     def list_clusters(self) -> Snapshot:
         """Every cluster in the account and Region, as the clone-slot and pool decisions see them."""

@@ -1,7 +1,9 @@
 """Create, update, delete and poll a clone, as short steps over the RDS gateway and the pure decisions.
 
 Each public method returns an ``Outcome``: Done (answer SUCCESS), Failed (answer FAILED) or Pending
-(poll the returned ``Job`` again). Nothing here knows about crhelper or EventBridge.
+(look at the returned ``Job`` again at the next wake-up). Nothing here knows about crhelper, the request
+records or how a request is woken up (aurora_clone.engine). A transient RDS error (throttling, 5xx, a
+timeout) is raised, never answered: the request is tried again at its next wake-up.
 """
 
 from __future__ import annotations
@@ -9,20 +11,22 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
-from aurora_clone.cfn.polling import PollScheduler
 from aurora_clone.changes import (
+    CLUSTER_PARAMETER_GROUP,
+    INSTANCE_PARAMETER_GROUP,
     CurrentClone,
+    EngineOffer,
     arn_account,
     backtrack_update_problem,
     classify_update,
     creation_problems,
+    engine_problems,
     is_shared_source,
     resolve_desired,
     shared_source_problems,
@@ -56,7 +60,10 @@ from aurora_clone.properties import (
     MAX_SERVICE_TIMEOUT_SECONDS,
     CloneProperties,
     PropertiesError,
+    PropertyReading,
     parse_properties,
+    read_properties,
+    refusal_reason,
 )
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import (
@@ -76,7 +83,7 @@ from aurora_clone.readiness import (
     plan_copy_teardown,
     plan_teardown,
 )
-from aurora_clone.slot_lock import SlotLock, SlotLockBusyError
+from aurora_clone.slot_lock import SlotLock
 from aurora_clone.timespec import format_timestamp, parse_timestamp
 
 logger = Logger(service=SERVICE, child=True)
@@ -167,46 +174,44 @@ class CloneResource:
         clock: Callable[[], float] = time.time,
         slot_lock: SlotLock | None = None,
         slot_limit: int = CLONE_SLOT_LIMIT,
-        polls: PollScheduler | None = None,
+        unanswered_clone: Callable[[Request], str | None] | None = None,
     ) -> None:
         self.rds = rds
         self.clock = clock
-        self.slot_lock = slot_lock or SlotLock()
+        self.slot_lock = slot_lock or SlotLock(clock=clock)
         self.slot_limit = slot_limit
-        self._polls = polls
-
-    def _take_over_unanswered_create(self, request: Request) -> str | None:
-        """The clone an unanswered Create of this resource is making, its polling stopped; None if none."""
-        if self._polls is None:
-            self._polls = PollScheduler()
-        try:
-            pending = self._polls.pending_creates(request.stack_id, request.logical_id)
-            for rule, _cluster in pending:
-                self._polls.cancel(rule)  # the Create must not add instances while the Delete removes them
-        except (ClientError, BotoCoreError):
-            # Not knowing must not fail a Delete (the stack would be stuck): the sweep finds such clones later.
-            logger.exception("Could not look for an unanswered Create")
-            return None
-        return pending[0][1] if pending else None
+        # The clone a request of this resource made that CloudFormation does not know of (its answer was
+        # never delivered, or CloudFormation stopped waiting), its request stopped; None when none.
+        self._unanswered_clone = unanswered_clone or (lambda _request: None)
 
     # -- Create ---------------------------------------------------------------------------------------
 
     def create(self, request: Request) -> Outcome:
-        try:
-            properties = parse_properties(request.properties)
-        except PropertiesError as error:
-            return Failed(str(error), request.not_created_id)
+        reading = read_properties(request.properties)
+        if reading.properties is None:
+            return Failed(refusal_reason(reading.problems), request.not_created_id)
+        properties = reading.properties
         cluster_id = properties.cluster_id or derive_cluster_id(request.stack_id, request.logical_id, request.token)
-        return self._make_clone(request, properties, cluster_id, replacing=None)
+        return self._make_clone(request, properties, cluster_id, replacing=None, reading=reading)
 
     def _make_clone(
-        self, request: Request, properties: CloneProperties, cluster_id: str, replacing: str | None
+        self,
+        request: Request,
+        properties: CloneProperties,
+        cluster_id: str,
+        replacing: str | None,
+        reading: PropertyReading | None = None,
     ) -> Outcome:
-        """Restore a clone into ``cluster_id`` (or adopt it when this very request made it already)."""
+        """Restore a clone into ``cluster_id`` (or adopt it when this very request made it already).
+
+        Every mistake is refused before anything is made, in one answer: the property problems of
+        ``reading`` together with what the source and its engine version refuse.
+        """
         failed_id = replacing or request.not_created_id
+        problems = list(reading.problems) if reading is not None else []
         location = source_location_problems(properties, _region(), request.account)
         if location:
-            return Failed(" ".join(location), failed_id)
+            return Failed(refusal_reason(problems + location), failed_id)
         shared = is_shared_source(properties, request.account)
         try:
             source = self.rds.describe_cluster(properties.source_cluster_id, shared=shared)
@@ -216,12 +221,15 @@ class CloneResource:
                     if shared
                     else "does not exist in this account and Region"
                 )
-                return Failed(f"SourceClusterId '{properties.source_cluster_id}' {where}.", failed_id)
+                problems.append(f"SourceClusterId '{properties.source_cluster_id}' {where}.")
+                return Failed(refusal_reason(problems), failed_id)
             problem = _source_problem(properties.source_cluster_id, source)
             if problem is not None:
-                return Failed(problem, failed_id)
+                problems.append(problem)
+                if not source.engine.startswith("aurora"):
+                    return Failed(refusal_reason(problems), failed_id)
             deadline = self.clock() + service_timeout(request.properties)
-            problems = creation_problems(
+            problems += creation_problems(
                 properties,
                 source,
                 datetime.fromtimestamp(self.clock(), UTC),
@@ -229,8 +237,17 @@ class CloneResource:
             )
             if shared:
                 problems += shared_source_problems(properties, source)
+            default_class = source.writer.instance_class if source.writer is not None else None
+            problems += engine_problems(
+                properties,
+                source,
+                self._engine_offer(properties, source, default_class),
+                f"SourceClusterId '{properties.source_cluster_id}'",
+                default_class=default_class,
+                invalid=reading.invalid if reading is not None else frozenset(),
+            )
             if problems:
-                return Failed(" ".join(problems), failed_id)
+                return Failed(refusal_reason(problems), failed_id)
             desired = resolve_desired(properties, cluster_id, _shared_defaults(source) if shared else source)
             job = Job(
                 "converge",
@@ -248,7 +265,10 @@ class CloneResource:
                     refusal = self._restore_shared(request, properties, desired, replacing)
                 else:
                     refusal = self._restore(request, properties, desired, source.identifier)
-                if refusal is not None:
+                if refusal is None:
+                    logger.info("Clone requested", extra={"cluster": cluster_id, "source": job.source})
+                    return Pending(job, f"DB cluster '{cluster_id}' is being restored")
+                if refusal != _RESTORED_BY_ANOTHER_DELIVERY:
                     return Failed(refusal, failed_id)
                 existing = self.rds.describe_cluster(cluster_id)
             if existing is not None and not self._made_by(request, existing):
@@ -257,10 +277,38 @@ class CloneResource:
                     "choose another ClusterId or remove it to get a generated one.",
                     failed_id,
                 )
-        except (RdsError, ValueError, SlotLockBusyError) as error:
+        except (RdsError, ValueError) as error:
+            _raise_if_transient(error)
             return Failed(str(error), failed_id)
-        logger.info("Clone requested", extra={"cluster": cluster_id, "source": job.source})
         return self.poll(job, request)
+
+    def _engine_offer(
+        self, properties: CloneProperties, cluster: ClusterView, default_class: str | None
+    ) -> EngineOffer:
+        """What RDS offers for ``cluster``'s engine version, read only as far as the template needs it: the
+        instance classes (one call per engine and version while the function is warm) when a class is to be
+        created, and a parameter group's family (one call each) only when the template names the group.
+
+        A read that fails judges nothing (RDS still judges at the call itself), so a missing permission
+        never fails a template RDS would accept.
+        """
+        classes = None
+        if (properties.instance_class or default_class) and cluster.engine_version:
+            try:
+                classes = self.rds.orderable_instance_classes(cluster.engine, cluster.engine_version)
+            except RdsError as error:
+                logger.warning("Could not read the orderable instance classes", extra={"error": str(error)})
+        families: dict[str, str | None] = {}
+        for name, group, is_cluster in (
+            (CLUSTER_PARAMETER_GROUP, properties.db_cluster_parameter_group_name, True),
+            (INSTANCE_PARAMETER_GROUP, properties.db_parameter_group_name, False),
+        ):
+            if group is not None:
+                try:
+                    families[name] = self.rds.parameter_group_family(group, cluster=is_cluster)
+                except RdsError as error:
+                    logger.warning("Could not read a parameter group", extra={"group": group, "error": str(error)})
+        return EngineOffer(classes, families)
 
     @staticmethod
     def _made_by(request: Request, cluster: ClusterView) -> bool:
@@ -288,14 +336,13 @@ class CloneResource:
                 **({FULL_COPY_TAG: "true"} if choice.full_copy else {}),
             }
             logger.info("Clone source chosen", extra={"cloned": cloned, "full_copy": choice.full_copy})
-            self._restore_clone(
+            return self._restore_clone(
                 properties,
                 desired,
                 source=properties.source_cluster_id if cloned == source_id else cloned,
                 tags=tags,
                 full_copy=choice.full_copy,
             )
-        return None
 
     def _restore_shared(
         self, request: Request, properties: CloneProperties, desired: DesiredClone, replacing: str | None
@@ -332,7 +379,9 @@ class CloneResource:
             DATA_TIME_TAG: format_timestamp(datetime.fromtimestamp(self.clock(), UTC)),
         }
         try:
-            self._restore_clone(properties, desired, source=properties.source_cluster_id, tags=tags, full_copy=False)
+            return self._restore_clone(
+                properties, desired, source=properties.source_cluster_id, tags=tags, full_copy=False
+            )
         except RdsError as error:
             if error.code in (
                 "KMSKeyNotAccessibleFault",
@@ -347,7 +396,6 @@ class CloneResource:
                     "default aws/rds key).",
                 ) from error
             raise
-        return None
 
     def _restore_clone(
         self,
@@ -357,7 +405,8 @@ class CloneResource:
         source: str,
         tags: Mapping[str, str],
         full_copy: bool,
-    ) -> None:
+    ) -> str | None:
+        """Restore the clone; None when restored, _RESTORED_BY_ANOTHER_DELIVERY when it already existed."""
         try:
             self.rds.restore_clone(
                 cluster_id=desired.cluster_id,
@@ -375,31 +424,36 @@ class CloneResource:
             )
         except RdsError as error:
             if error.code != "DBClusterAlreadyExistsFault":
-                raise  # else another delivery of this request won the race: the caller judges the winner
+                raise
+            return _RESTORED_BY_ANOTHER_DELIVERY  # the caller judges whose it is
+        return None
 
     # -- Update ---------------------------------------------------------------------------------------
 
     def update(self, request: Request) -> Outcome:
         current_id = request.physical_id or ""
-        try:
-            new = parse_properties(request.properties)
-        except PropertiesError as error:
-            return Failed(str(error), current_id)
+        reading = read_properties(request.properties)
+        if reading.properties is None:
+            return Failed(refusal_reason(reading.problems), current_id)
+        new = reading.properties
         try:
             old: CloneProperties | None = parse_properties(request.old_properties or {})
         except PropertiesError:
             old = None  # unreadable old properties (a rollback of a refused update): judge by the clone itself
         location = source_location_problems(new, _region(), request.account)
         if location:
-            return Failed(" ".join(location), current_id)
+            return Failed(refusal_reason([*reading.problems, *location]), current_id)
         replacement_id = new.cluster_id or derive_cluster_id(request.stack_id, request.logical_id, request.token)
         try:
             current = self.rds.describe_cluster(current_id) if is_valid_identifier(current_id) else None
             if current is None:
                 # Deleted outside CloudFormation: make it again rather than leave the stack stuck.
-                return self._make_clone(request, new, replacement_id, replacing=current_id)
+                return self._make_clone(request, new, replacement_id, replacing=current_id, reading=reading)
             if not request.owner.owns(current.tags):
                 return Failed(f"DB cluster '{current_id}' was not created by this resource.", current_id)
+            if reading.problems:
+                problems = [*reading.problems, *self._in_place_problems(new, current, reading)]
+                return Failed(refusal_reason(problems), current_id)
             data_time = current.tags.get(DATA_TIME_TAG)
             decision = classify_update(
                 old,
@@ -411,10 +465,13 @@ class CloneResource:
             if decision.refusal:
                 return Failed(decision.refusal, current_id)
             if decision.replaces:
-                return self._make_clone(request, new, replacement_id, replacing=current_id)
+                return self._make_clone(request, new, replacement_id, replacing=current_id, reading=reading)
+            in_place_problems = self._in_place_problems(new, current, reading)
             problem = backtrack_update_problem(new, current, datetime.fromtimestamp(self.clock(), UTC))
             if problem is not None:
-                return Failed(problem, current_id)
+                in_place_problems.append(problem)
+            if in_place_problems:
+                return Failed(refusal_reason(in_place_problems), current_id)
             shared = is_shared_source(new, request.account)
             source = self.rds.describe_cluster(new.source_cluster_id, shared=shared)
             desired = resolve_desired(
@@ -422,6 +479,7 @@ class CloneResource:
             )
             self._retag(current, dict(new.tags))
         except (RdsError, ValueError) as error:
+            _raise_if_transient(error)
             return Failed(str(error), current_id)
         job = Job(
             "converge",
@@ -433,6 +491,14 @@ class CloneResource:
             purge_older_than=new.max_copy_age.total_seconds() if new.purge_obsolete_copies else None,
         )
         return self.poll(job, request)
+
+    def _in_place_problems(self, new: CloneProperties, current: ClusterView, reading: PropertyReading) -> list[str]:
+        """What the clone's engine version refuses of an in-place change. A class the clone already runs needs
+        no new instance of it, so it is not judged (nor read for)."""
+        running = {instance.instance_class for instance in current.instances}
+        judged = new if new.instance_class not in running else replace(new, instance_class=None)
+        offer = self._engine_offer(judged, current, None)
+        return engine_problems(judged, current, offer, f"the clone '{current.identifier}'", invalid=reading.invalid)
 
     def _retag(self, cluster: ClusterView, wanted: dict[str, str]) -> None:
         """Bring the user tags of the cluster and of each of its instances to ``wanted``."""
@@ -453,7 +519,7 @@ class CloneResource:
             if cluster is None or not request.owner.owns(cluster.tags):
                 # Not a clone of this resource. A made-up id can still stand for a Create that
                 # CloudFormation stopped waiting for while it ran: what that Create is making goes.
-                unanswered = self._take_over_unanswered_create(request)
+                unanswered = self._unanswered_clone(request)
                 if unanswered is None:
                     logger.info("Nothing of this resource to delete", extra={"physical_id": physical_id})
                     return Done(physical_id)
@@ -462,6 +528,7 @@ class CloneResource:
             else:
                 target = physical_id
         except RdsError as error:
+            _raise_if_transient(error)
             return Failed(str(error), physical_id)
         # SnapshotOnDelete applies to the clone this resource answered with; what an unanswered Create was
         # still making never held anything worth keeping.
@@ -479,6 +546,11 @@ class CloneResource:
 
     def poll(self, job: Job, request: Request) -> Outcome:
         """Look at the cluster once, take the next step, and say whether the request is finished."""
+        return self.conclude(job, self.look(job, request))
+
+    def look(self, job: Job, request: Request) -> Look:
+        """Describe the job's cluster and plan the next step toward the job's goal (nothing is changed)."""
+        cluster = None
         try:
             cluster = self.rds.describe_cluster(job.cluster_id)
             if job.kind == "teardown":
@@ -487,10 +559,20 @@ class CloneResource:
                 step = plan_convergence(job.desired, cluster, datetime.fromtimestamp(self.clock(), UTC))
             else:
                 raise ValueError("a converge job without a goal")
-            if isinstance(step, Act) and cluster is not None:
-                step = self._carry_out(step, cluster)
         except (RdsError, ValueError) as error:
+            _raise_if_transient(error)
             step = Broken(str(error))
+        return Look(cluster, step)
+
+    def conclude(self, job: Job, look: Look) -> Outcome:
+        """Carry out the looked-at step (its RDS actions, if any) and say whether the request is finished."""
+        cluster, step = look.cluster, look.step
+        if isinstance(step, Act) and cluster is not None:
+            try:
+                step = self._carry_out(step, cluster)
+            except (RdsError, ValueError) as error:
+                _raise_if_transient(error)
+                step = Broken(str(error))
         if isinstance(step, Wait) and job.kind == "converge" and _copying_in_full(cluster):
             # Said in every pending status, so a timeout's Reason tells why this clone was slow.
             step = Wait(
@@ -590,6 +672,24 @@ class CloneResource:
             case Wait(why) | Act(why=why):
                 return Pending(job, why)
         raise AssertionError(f"unhandled step {step}")
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one look at a job's cluster saw, and the step planned from it."""
+
+    cluster: ClusterView | None
+    step: Step
+
+
+# _restore_clone's word for "the cluster already exists": made by another delivery of the request, or not.
+_RESTORED_BY_ANOTHER_DELIVERY = "restored by another delivery"
+
+
+def _raise_if_transient(error: Exception) -> None:
+    """A transient RDS error is raised on: the request is tried again at its next wake-up."""
+    if isinstance(error, RdsError) and error.transient:
+        raise error
 
 
 def _copying_in_full(cluster: ClusterView | None) -> bool:

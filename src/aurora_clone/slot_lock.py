@@ -1,25 +1,19 @@
-"""A per-source lock around "count the free clone slots, then restore", in SSM Parameter Store.
+"""A per-source lock around "count the free clone slots, then restore", in the function's table.
 
 Without it two stacks created at once could both see the last free slot of a source and both clone
-it, and Aurora would silently make the second a full copy (REFERENCE: the 15-clone limit). A
-``PutParameter`` without ``Overwrite`` succeeds for exactly one caller, which makes it a lock; a lock
-older than ``stale_after`` seconds (its holder died) is broken.
+it, and Aurora would silently make the second a full copy (REFERENCE: the 15-clone limit). Taking the
+lock is a conditional put (free, or already ours); a lock older than ``stale_after`` seconds (its holder
+died) is taken over with a put conditional on the holder and time that were read, so of two callers that
+both find it stale, one gets it.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
-DEFAULT_PREFIX = "/aurora-clone/slot-locks/"
+from aurora_clone.request_store import RequestStore
 
 
 class SlotLockBusyError(Exception):
@@ -31,20 +25,14 @@ class SlotLock:
 
     def __init__(
         self,
-        client: Any = None,
+        store: RequestStore | None = None,
         *,
-        prefix: str | None = None,
         wait_seconds: float = 20.0,
         stale_after: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client or boto3.client(
-            "ssm",
-            region_name=os.environ.get("AWS_REGION"),
-            config=Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5, read_timeout=10),
-        )
-        self._prefix = prefix or os.environ.get("SLOT_LOCK_PREFIX") or DEFAULT_PREFIX
+        self._store = store or RequestStore()
         self._wait = wait_seconds
         self._stale_after = stale_after
         self._sleep = sleep
@@ -52,57 +40,27 @@ class SlotLock:
 
     @contextmanager
     def hold(self, source_id: str, holder: str) -> Iterator[None]:
-        name = f"{self._prefix}{source_id}"
+        name = f"slots/{source_id}"
         self._acquire(name, source_id, holder)
         try:
             yield
         finally:
-            self._release(name, holder)
+            self._store.release_lock(name, holder)
 
     def _acquire(self, name: str, source_id: str, holder: str) -> None:
         give_up = self._clock() + self._wait
+        keep = self._stale_after * 10
         while True:
-            value = json.dumps({"holder": holder, "since": self._clock()})
-            try:
-                self._client.put_parameter(Name=name, Value=value, Type="String", Overwrite=False)
+            if self._store.take_lock(name, holder, self._clock(), keep):
                 return
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ParameterAlreadyExists":
-                    raise
-            current = self._read(name)
-            if current is not None and current.get("holder") == holder:
-                return  # a re-delivered request already holds it
-            if current is None or self._clock() - float(current.get("since", 0)) > self._stale_after:
-                self._delete(name)  # its holder died (or it just went): take it over on the next try
-                continue
+            seen = self._store.read_lock(name)
+            if seen is not None and self._clock() - seen[1] > self._stale_after:
+                if self._store.take_over_lock(name, seen, holder, self._clock(), keep):
+                    return
+                continue  # someone else took it over first: look again
             if self._clock() >= give_up:
                 raise SlotLockBusyError(
                     f"Another clone of '{source_id}' has been starting for over {self._wait:.0f} s; "
                     "try again in a minute."
                 )
             self._sleep(0.5)
-
-    def _read(self, name: str) -> dict[str, Any] | None:
-        try:
-            text = self._client.get_parameter(Name=name)["Parameter"]["Value"]
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
-                return None
-            raise
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-
-    def _release(self, name: str, holder: str) -> None:
-        current = self._read(name)
-        if current is not None and current.get("holder") == holder:
-            self._delete(name)
-
-    def _delete(self, name: str) -> None:
-        try:
-            self._client.delete_parameter(Name=name)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
-                raise

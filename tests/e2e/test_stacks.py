@@ -49,7 +49,7 @@ def test_two_stacks_cloning_the_same_source_at_once_both_complete(local: LocalSe
     assert results["team-a"].outputs["ClusterId"] != results["team-b"].outputs["ClusterId"]
     for name in results:
         assert local.cloudformation.delete_stack(name).status == "DELETE_COMPLETE"
-    assert local.leftovers() == {"clusters": [], "instances": [], "poll rules": []}
+    assert not any(local.settled_leftovers(world_seconds=120).values()), local.leftovers()
 
 
 def test_stack_rolled_back_while_its_clone_is_still_being_created_leaves_nothing() -> None:
@@ -88,7 +88,7 @@ def test_throttled_rds_slows_stacks_but_fails_none() -> None:
 
         assert sorted(results) == ["CREATE_COMPLETE"] * 3 + ["DELETE_COMPLETE"] * 3
         assert local.world.throttled > 0, "the limit was never reached: the test proves nothing"
-        assert local.leftovers() == {"clusters": [], "instances": [], "poll rules": []}
+        assert not any(local.settled_leftovers(world_seconds=120).values()), local.leftovers()
 
 
 def test_demo_creates_updates_deletes_and_leaves_nothing() -> None:
@@ -103,7 +103,8 @@ def test_demo_creates_updates_deletes_and_leaves_nothing() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "CREATE_COMPLETE" in result.stdout and "UPDATE_COMPLETE" in result.stdout
     assert "db.r6g.xlarge" in result.stdout
-    assert "clusters: none" in result.stdout and "poll rules: none" in result.stdout
+    assert "clusters: none" in result.stdout and "pending requests: none" in result.stdout
+    assert "queued wake-ups: none" in result.stdout
 
 
 def test_two_stacks_racing_for_the_last_clone_slot_never_overfill_the_source(local: LocalSession) -> None:
@@ -147,4 +148,4 @@ def test_backtrack_example_stack_runs_with_its_own_secret_and_leaves_nothing(loc
     clone = local.world.client("rds").describe_db_clusters(DBClusterIdentifier=stack.outputs["ClusterId"])
     assert clone["DBClusters"][0]["BacktrackWindow"] == 86400
     assert local.cloudformation.delete_stack("backtrack-test").status == "DELETE_COMPLETE"
-    assert local.leftovers() == {"clusters": [], "instances": [], "poll rules": []}
+    assert not any(local.settled_leftovers(world_seconds=120).values()), local.leftovers()

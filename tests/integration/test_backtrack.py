@@ -78,7 +78,7 @@ def test_create_with_backtrack_to_answers_only_after_backtracking_ends(
     seen: list[str] = []
     while cfn.answer(sent) is None:
         world.advance()
-        cfn.fire_polls()
+        cfn.wake_up()
         seen.append(describe_cluster(clone_id)["Status"])  # type: ignore[index]
         assert len(seen) < 20, seen
 
@@ -209,7 +209,7 @@ def test_create_with_invalid_backtrack_properties_fails_and_creates_nothing(
     assert answer["PhysicalResourceId"].startswith("aurora-clone:not-created:")
     assert cluster_ids() == {source.identifier}
     assert world.rds_calls["RestoreDBClusterToPointInTime"] == 0
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_create_with_backtrack_to_in_the_past_fails_and_creates_nothing(
@@ -274,7 +274,7 @@ def test_update_with_backtrack_to_before_clone_fails_and_keeps_clone(
     assert answer["PhysicalResourceId"] == clone_id
     assert world.rds_calls["BacktrackDBCluster"] == 0
     assert describe_cluster(clone_id)["Status"] == "available"  # type: ignore[index]
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_update_with_backtrack_to_in_future_fails_and_keeps_clone(

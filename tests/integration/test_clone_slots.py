@@ -57,7 +57,7 @@ def test_no_free_slot_and_no_copy_without_copy_ok_fails_at_once_creating_nothing
     assert answer is not None and answer["Status"] == "FAILED"
     assert "15 of 15" in answer["Reason"] and "CopyOk" in answer["Reason"]
     assert cluster_ids() == before
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_no_free_slot_with_copy_ok_makes_full_copy_and_says_so(
@@ -147,7 +147,8 @@ def test_full_copy_still_copying_at_its_deadline_says_why_in_the_reason(
     sent = cfn.send(cfn.event("Create", {"SourceClusterId": source.identifier, "CopyOk": "true"}))
     clock.advance(3600)
 
-    cfn.fire_polls()
+    world.pass_time()
+    cfn.wake_up()
 
     answer = cfn.answer(sent)
     assert answer is not None and answer["Status"] == "FAILED"

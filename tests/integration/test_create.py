@@ -53,7 +53,7 @@ def test_create_restores_copy_on_write_clone_and_answers_with_attributes(
     assert data["SourceClusterId"] == source.identifier
     assert data["InstanceIds"] == f"{clone_id}-1,{clone_id}-2"
     assert {f"{clone_id}-1", f"{clone_id}-2"} <= instance_ids()
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_create_tags_clone_and_instances_with_ownership_and_user_tags_only(
@@ -105,7 +105,7 @@ def test_create_answers_only_once_every_instance_is_available(
     sent = cfn.send(cfn.event("Create", {"SourceClusterId": source.identifier, "InstanceCount": "3"}))
     while cfn.answer(sent) is None:
         world.advance()
-        cfn.fire_polls()
+        cfn.wake_up()
         if cfn.answer(sent) is None:
             continue
         assert world.transitional() == {}, "SUCCESS sent while RDS was still working"
@@ -120,11 +120,12 @@ def test_create_with_clone_in_terminal_status_fails_at_once_naming_status(
     clone_id = next(iter(cluster_ids() - {source.identifier}))
     world.set_cluster_status(clone_id, status)
 
-    assert cfn.fire_polls() == 1
+    world.advance()  # the next look: a terminal status stays
+    assert cfn.wake_up() == 1
     answer = cfn.answer(sent)
 
     assert answer is not None
     assert answer["Status"] == "FAILED"
     assert status in answer["Reason"]
     assert answer["PhysicalResourceId"] == clone_id, "the rollback Delete must be able to remove what was made"
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()

@@ -13,9 +13,8 @@ import pytest
 from aurora_clone import handler as handler_module
 from aurora_clone.clone_state import ClusterView
 from aurora_clone.rds import RdsGateway
-from aurora_clone.resource import CloneResource
 from tests.cloudformation import ACCOUNT, FakeCloudFormation
-from tests.conftest import Source, cluster_ids, describe_cluster, instance_ids, make_source
+from tests.conftest import Source, cluster_ids, describe_cluster, engine_for, instance_ids, make_source
 from tests.moto_gaps import AwsGaps
 
 OTHER_ACCOUNT = "210987654321"
@@ -369,7 +368,7 @@ class SharedSourceGateway(RdsGateway):
 @pytest.fixture
 def shared_gateway(world: AwsGaps, source: Source, clock: Any, monkeypatch: pytest.MonkeyPatch) -> SharedSourceGateway:
     gateway = SharedSourceGateway(source.identifier)
-    monkeypatch.setattr(handler_module, "clone_resource", lambda: CloneResource(gateway, clock))
+    monkeypatch.setattr(handler_module, "engine", lambda: engine_for(clock, gateway))
     return gateway
 
 
@@ -412,7 +411,7 @@ def test_second_clone_of_shared_source_in_account_fails_and_creates_nothing(
     properties = {"SourceClusterId": SHARED_ARN, "InstanceClass": "db.r6g.large"}
     first, _ = created(cfn, world, properties)
     before = cluster_ids()
-    other_stack = FakeCloudFormation(response_server, cfn.handler, stack="other-env")
+    other_stack = FakeCloudFormation(response_server, cfn.handler, stack="other-env", world=cfn.world)
 
     answer = other_stack.answer(other_stack.send(other_stack.event("Create", properties)))
 

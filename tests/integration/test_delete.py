@@ -31,7 +31,7 @@ def test_delete_removes_instances_then_cluster_and_answers_when_gone(
         if clone is not None and clone["Status"] == "deleting" and clone["DBClusterMembers"]:
             seen_cluster_deleting_with_instances = True
         world.advance()
-        cfn.fire_polls()
+        cfn.wake_up()
 
     answer = cfn.answer(sent)
     assert answer is not None and answer["Status"] == "SUCCESS"
@@ -40,7 +40,7 @@ def test_delete_removes_instances_then_cluster_and_answers_when_gone(
     assert cluster_ids() == {source.identifier}
     assert instance_ids() == {source.writer}
     assert world.rds_calls["DeleteDBCluster"] == 1
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_delete_of_source_cluster_id_succeeds_and_touches_nothing(
@@ -58,7 +58,7 @@ def test_delete_of_clone_owned_by_another_stack_succeeds_and_touches_nothing(
     cfn: FakeCloudFormation, response_server: Any, world: AwsGaps, source: Source
 ) -> None:
     clone_id = create_clone(cfn, world, {"SourceClusterId": source.identifier})["PhysicalResourceId"]
-    other_stack = FakeCloudFormation(response_server, cfn.handler, stack="someone-else")
+    other_stack = FakeCloudFormation(response_server, cfn.handler, stack="someone-else", world=cfn.world)
 
     sent = other_stack.send(other_stack.event("Delete", {"SourceClusterId": source.identifier}, physical_id=clone_id))
 
@@ -80,7 +80,7 @@ def test_delete_of_id_that_is_no_cluster_of_ours_succeeds_at_once(
     answer = cfn.answer(sent)
     assert answer is not None and answer["Status"] == "SUCCESS"
     assert answer["PhysicalResourceId"], "CloudFormation needs a non-empty id"
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
     assert cluster_ids() == {source.identifier}
 
 
@@ -99,8 +99,8 @@ def test_delete_while_clone_is_being_created_waits_then_deletes(
     assert answer["Status"] == "SUCCESS"
     assert cluster_ids() == {source.identifier}
     assert instance_ids() == {source.writer}
-    assert cfn.answer(create) is not None, "the create's poll must end too, whatever its answer"
-    assert cfn.poll_rules() == []
+    assert cfn.answer(create) is None, "the Delete took its clone over: CloudFormation no longer waits for it"
+    assert cfn.nothing_left()
 
 
 def test_delete_after_create_timed_out_waits_for_creation_then_deletes(
@@ -109,13 +109,14 @@ def test_delete_after_create_timed_out_waits_for_creation_then_deletes(
     properties = {"SourceClusterId": source.identifier, "ServiceTimeout": "600"}
     create = cfn.send(cfn.event("Create", properties))
     clock.advance(600)
-    cfn.fire_polls()
+    world.pass_time()
+    cfn.wake_up()
     failed = cfn.answer(create)
     assert failed is not None and failed["Status"] == "FAILED"
     assert "ServiceTimeout" in failed["Reason"]
     clone_id = failed["PhysicalResourceId"]
     assert describe_cluster(clone_id)["Status"] == "creating"  # type: ignore[index]
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
     answer = cfn.run(cfn.send(cfn.event("Delete", properties, physical_id=clone_id)), world.advance)
 
@@ -141,7 +142,7 @@ def test_delete_with_foreign_instance_in_clone_fails_naming_it(
     assert answer["Status"] == "FAILED"
     assert "hand-made" in answer["Reason"]
     assert "hand-made" in instance_ids()
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_delete_with_made_up_id_while_create_unanswered_deletes_what_create_makes(
@@ -153,7 +154,7 @@ def test_delete_with_made_up_id_while_create_unanswered_deletes_what_create_make
     create = cfn.send(cfn.event("Create", properties))
     assert len(cluster_ids() - {source.identifier}) == 1
     world.advance()
-    cfn.fire_polls()  # the Create is adding the instance
+    cfn.wake_up()  # the Create is adding the instance
 
     delete = cfn.send(cfn.event("Delete", properties, physical_id="integration-env-TestDatabase-1A2B3C4D5E6F"))
     answer = cfn.run(delete, world.advance)
@@ -162,5 +163,5 @@ def test_delete_with_made_up_id_while_create_unanswered_deletes_what_create_make
     assert answer["PhysicalResourceId"] == "integration-env-TestDatabase-1A2B3C4D5E6F"
     assert cluster_ids() == {source.identifier}
     assert instance_ids() == {source.writer}
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
     assert cfn.answer(create) is None  # CloudFormation gave up on it; nothing more is sent for it

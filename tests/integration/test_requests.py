@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,9 @@ import boto3
 import pytest
 
 from aurora_clone import handler as handler_module
-from aurora_clone.naming import poll_rule_prefix
 from aurora_clone.properties import MAX_USER_TAGS
-from tests.cloudformation import FakeCloudFormation, LambdaContext
+from aurora_clone.rds import RdsGateway
+from tests.cloudformation import FakeCloudFormation
 from tests.conftest import Source, cluster_ids, make_source
 from tests.moto_gaps import AwsGaps
 
@@ -51,7 +50,7 @@ def test_create_with_bad_input_fails_in_first_invocation_naming_property_and_cre
     assert answer["PhysicalResourceId"] and answer["PhysicalResourceId"] not in cluster_ids()
     assert cluster_ids() == {source.identifier}
     assert world.rds_calls["RestoreDBClusterToPointInTime"] == 0
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_create_from_source_without_instances_fails_at_once(cfn: FakeCloudFormation, world: AwsGaps) -> None:
@@ -93,10 +92,10 @@ def test_create_delivered_twice_makes_one_clone_and_gives_same_answer(
     assert {a["Status"] for a in answers} == {"SUCCESS"}
     assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1
     assert second.key == first.key
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
-def test_create_delivered_again_after_success_answers_the_same(
+def test_create_delivered_again_after_its_answer_is_not_answered_again(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source
 ) -> None:
     event = cfn.event("Create", {"SourceClusterId": source.identifier})
@@ -105,7 +104,7 @@ def test_create_delivered_again_after_success_answers_the_same(
     cfn.send(event)
 
     answers = cfn.answers(cfn.send(event))
-    assert answers[-1] == first
+    assert answers == [first]
     assert world.rds_calls["RestoreDBClusterToPointInTime"] == 1
 
 
@@ -139,46 +138,25 @@ def test_create_with_long_logical_id_and_many_large_tags_stays_within_eventbridg
 
     assert answer["Status"] == "SUCCESS", answer.get("Reason")
     assert len(answer["PhysicalResourceId"]) <= 63
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
-def test_request_not_done_before_service_timeout_fails_before_cloudformation_gives_up(
+def test_request_not_done_before_service_timeout_fails_before_cloudformation_gives_up_with_the_clone_id(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: Any
 ) -> None:
     sent = cfn.send(cfn.event("Create", {"SourceClusterId": source.identifier, "ServiceTimeout": "900"}))
-    clock.advance(900 - 91)  # the next poll, a minute on, could still answer in time
-    cfn.fire_polls()
+    (clone_id,) = cluster_ids() - {source.identifier}
+    clock.advance(900 - 16)  # the last look before the answer's margin: still time
+    cfn.step()
     assert cfn.answer(sent) is None
-    clock.advance(1)  # now it could not: answer while CloudFormation still listens
-    assert cfn.fire_polls() == 1
+    clock.advance(1)  # now nothing could look again and answer in time: answer while CloudFormation listens
+    cfn.step()
 
     answer = cfn.answer(sent)
     assert answer is not None and answer["Status"] == "FAILED"
-    assert "ServiceTimeout" in answer["Reason"] and "creating" in answer["Reason"]
-    assert cfn.poll_rules() == []
-
-
-def test_poll_completed_from_outside_by_cluster_id_answers_at_once(
-    cfn: FakeCloudFormation, world: AwsGaps, source: Source
-) -> None:
-    sent = cfn.send(cfn.event("Create", {"SourceClusterId": source.identifier}))
-    (clone_id,) = cluster_ids() - {source.identifier}
-    world.advance()
-    events = boto3.client("events")
-
-    def complete_from_outside() -> None:
-        """What an RDS event handler would do: find the cluster's pending polls and run them now."""
-        for rule in events.list_rules(NamePrefix=poll_rule_prefix("aurora-clone", clone_id))["Rules"]:
-            for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
-                handler_module.handler(json.loads(target["Input"]), LambdaContext())
-
-    complete_from_outside()  # adds the instance
-    world.settle()
-    complete_from_outside()
-
-    answer = cfn.answer(sent)
-    assert answer is not None and answer["Status"] == "SUCCESS"
-    assert cfn.poll_rules() == []
+    assert "ServiceTimeout" in answer["Reason"]
+    assert answer["PhysicalResourceId"] == clone_id, "the rollback Delete must find and remove the clone"
+    assert cfn.nothing_left()
 
 
 def test_answer_refused_by_cloudformation_endpoint_is_retried(
@@ -195,36 +173,33 @@ def test_answer_refused_by_cloudformation_endpoint_is_retried(
     ] * 3
 
 
-def test_lambda_about_to_time_out_answers_failed_and_stops_polling(
+class LambdaStopped(BaseException):
+    """What the runtime does to an invocation that runs out of time: it ends, whatever it was doing."""
+
+
+def test_lambda_stopped_mid_create_leaves_the_request_to_its_next_wake_up(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent = cfn.send(cfn.event("Create", {"SourceClusterId": source.identifier}))
-    answered = threading.Event()
-    original_poll = handler_module.poll
+    original = RdsGateway.restore_clone
 
-    def slow_poll(event: dict[str, Any], context: Any) -> Any:
-        answered.wait(timeout=30)  # blocks until the timeout timer has answered
-        return original_poll(event, context)
+    def restore_then_stop(self: RdsGateway, **kwargs: Any) -> None:
+        original(self, **kwargs)
+        raise LambdaStopped
 
-    monkeypatch.setattr(handler_module.helper, "_poll_create_func", slow_poll)
-    monkeypatch.setattr(cfn.server, "refusals", [])
-    original_sender = handler_module.helper._sender
+    monkeypatch.setattr(RdsGateway, "restore_clone", restore_then_stop)
+    event = cfn.event("Create", {"SourceClusterId": source.identifier})
+    with pytest.raises(LambdaStopped):
+        cfn.send(event)
+    monkeypatch.setattr(RdsGateway, "restore_clone", original)
+    assert cfn.answer(cfn.sent(event)) is None
 
-    def sender(url: str, body: dict[str, Any]) -> None:
-        original_sender(url, body)
-        answered.set()
+    answer = cfn.run(cfn.sent(event), world.advance)
 
-    monkeypatch.setattr(handler_module.helper, "_sender", sender)
-    (rule,) = cfn.poll_rules()
-    (target,) = boto3.client("events").list_targets_by_rule(Rule=rule["Name"])["Targets"]
-
-    handler_module.handler(json.loads(target["Input"]), LambdaContext(remaining_millis=1_000))
-
-    answer = cfn.answer(sent)
-    assert answer is not None and answer["Status"] == "FAILED"
-    assert "time" in answer["Reason"]
-    assert cfn.poll_rules() == []
-    assert len(cfn.answers(sent)) == 1
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] in cluster_ids()
+    assert world.rds_calls["RestoreDBClusterToPointInTime"] == 1
+    assert len(cfn.answers(cfn.sent(event))) == 1
+    assert cfn.nothing_left()
 
 
 def test_lifecycle_leaves_no_rules_targets_or_lambda_permissions(

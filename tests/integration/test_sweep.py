@@ -52,7 +52,7 @@ def test_clone_of_a_gone_stack_is_deleted_instances_first(
 def test_clone_of_a_live_stack_retained_or_young_clone_is_kept(
     cfn: FakeCloudFormation, response_server: Any, world: AwsGaps, source: Source
 ) -> None:
-    alive = FakeCloudFormation(response_server, cfn.handler, stack="alive")
+    alive = FakeCloudFormation(response_server, cfn.handler, stack="alive", world=cfn.world)
     alive.stack_id = live_stack_id()
     kept_alive = make_clone(alive, world, source)
     retained = make_clone(cfn, world, source, Tags=[{"Key": "aurora-clone-retain", "Value": "true"}])

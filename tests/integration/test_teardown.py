@@ -103,7 +103,7 @@ def test_delete_of_protected_clone_fails_with_release_steps_and_clone_stays_prot
     assert world.rds_calls["ModifyDBCluster"] == modifications, "protection must never be switched off by a Delete"
     assert world.rds_calls["DeleteDBInstance"] + world.rds_calls["DeleteDBCluster"] == 0
     assert f"{clone_id}-1" in instance_ids()
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_update_releasing_protection_then_delete_removes_clone(
@@ -143,7 +143,7 @@ def test_failed_create_of_protected_clone_is_deleted_by_rollback(
     sent = cfn.send(cfn.event("Create", properties))
     (clone_id,) = cluster_ids() - {source.identifier}
     world.advance()
-    cfn.fire_polls()
+    cfn.wake_up()
     world.set_instance_status(f"{clone_id}-1", "failed")
     failed = cfn.run(sent, world.advance)
     assert failed["Status"] == "FAILED"
@@ -194,7 +194,7 @@ def test_delete_while_backtracking_waits_then_deletes(
     assert answer["Status"] == "SUCCESS", answer.get("Reason")
     assert cluster_ids() == {source.identifier}
     assert instance_ids() == {source.writer}
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_delete_while_modifying_waits_then_deletes(cfn: FakeCloudFormation, world: AwsGaps, source: Source) -> None:
@@ -210,7 +210,7 @@ def test_delete_while_modifying_waits_then_deletes(cfn: FakeCloudFormation, worl
     answer = cfn.run(sent, world.advance)
     assert answer["Status"] == "SUCCESS", answer.get("Reason")
     assert cluster_ids() == {source.identifier}
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 @pytest.mark.parametrize("status", ["backtracking", "modifying"])

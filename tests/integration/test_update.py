@@ -155,7 +155,7 @@ def test_failed_replacement_deletes_the_new_clone_and_answers_with_old_id(
     assert answer["PhysicalResourceId"] == clone_id
     assert replacement not in cluster_ids(), "a failed replacement must not be left behind"
     assert clone_id in cluster_ids()
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 def test_update_of_clone_deleted_outside_cloudformation_makes_a_new_one(
@@ -188,7 +188,7 @@ def test_update_with_invalid_new_properties_fails_at_once_and_keeps_id(
     assert answer is not None and answer["Status"] == "FAILED"
     assert "InstanceCount" in answer["Reason"]
     assert answer["PhysicalResourceId"] == clone_id
-    assert cfn.poll_rules() == []
+    assert cfn.nothing_left()
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,6 @@ from aurora_clone.naming import (
     instance_number,
     is_valid_identifier,
     not_created_id,
-    poll_rule_name,
-    poll_rule_prefix,
     request_token,
     stack_name,
 )
@@ -193,40 +191,6 @@ def test_instance_number_foreign_instance_none(identifier: str) -> None:
 
 
 PREFIX_38 = "integration-aurora-clone-poll-rules-01"
-
-
-@pytest.mark.parametrize(
-    "prefix", [pytest.param("aurora-clone", id="default"), pytest.param(PREFIX_38, id="longest-prefix")]
-)
-@pytest.mark.parametrize("cluster_id", [pytest.param("my-clone", id="short"), pytest.param("c" * 63, id="63")])
-def test_poll_rule_name_any_cluster_fits_eventbridge(prefix: str, cluster_id: str) -> None:
-    assert len(PREFIX_38) == 38
-    token = request_token(stack_arn("s" * 128), REQUEST_ID, "L" * 255)
-
-    name = poll_rule_name(prefix, cluster_id, token)
-
-    assert RULE_NAME.fullmatch(name), name
-    assert name.startswith(poll_rule_prefix(prefix, cluster_id))
-    assert poll_rule_prefix(prefix, cluster_id).startswith(prefix + "-")
-
-
-def test_poll_rule_name_same_request_same_rule() -> None:
-    token = request_token(STACK_ID, REQUEST_ID, "Clone")
-
-    assert poll_rule_name("aurora-clone", "my-clone", token) == poll_rule_name("aurora-clone", "my-clone", token)
-
-
-def test_poll_rule_name_other_request_other_rule() -> None:
-    first = poll_rule_name("aurora-clone", "my-clone", request_token(STACK_ID, REQUEST_ID, "Clone"))
-    second = poll_rule_name("aurora-clone", "my-clone", request_token(STACK_ID, "another-request", "Clone"))
-
-    assert first != second
-    assert first.startswith(poll_rule_prefix("aurora-clone", "my-clone"))
-    assert second.startswith(poll_rule_prefix("aurora-clone", "my-clone"))
-
-
-def test_poll_rule_prefix_other_cluster_other_prefix() -> None:
-    assert poll_rule_prefix("aurora-clone", "clone-a") != poll_rule_prefix("aurora-clone", "clone-b")
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,14 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from aurora_clone.logs import SERVICE
+from aurora_clone.naming import not_created_id
+from aurora_clone.outcome import Done, Failed
 
 logger = Logger(service=SERVICE, child=True)
 
@@ -27,6 +29,29 @@ _TRUNCATED = " [...]"
 
 class ResponseNotDeliveredError(Exception):
     """CloudFormation did not accept the answer after every try."""
+
+
+def response_body(event: Mapping[str, Any], outcome: Done | Failed) -> dict[str, Any]:
+    """The answer to the CloudFormation request ``event``: SUCCESS with Data, or FAILED with a Reason.
+
+    The PhysicalResourceId is never empty and never names something the resource did not create: the
+    outcome's, else the request's own, else an id that cannot be an RDS identifier.
+    """
+    fallback = str(event.get("PhysicalResourceId") or "") or not_created_id(
+        str(event.get("StackId", "")), str(event.get("RequestId", "")), str(event.get("LogicalResourceId", ""))
+    )
+    body: dict[str, Any] = {
+        "Status": "SUCCESS" if isinstance(outcome, Done) else "FAILED",
+        "PhysicalResourceId": outcome.physical_id or fallback,
+        "StackId": event.get("StackId", ""),
+        "RequestId": event.get("RequestId", ""),
+        "LogicalResourceId": event.get("LogicalResourceId", ""),
+        "NoEcho": False,
+        "Data": dict(outcome.data) if isinstance(outcome, Done) else {},
+    }
+    if isinstance(outcome, Failed):
+        body["Reason"] = outcome.reason or "Custom::AuroraClone failed."
+    return body
 
 
 def fit_body(body: dict[str, Any]) -> bytes:

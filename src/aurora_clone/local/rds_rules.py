@@ -43,6 +43,9 @@ Refusals (error codes of the botocore RDS model):
   ``DBClusterNotFoundFault`` instead of moto's internal error for an unknown cluster).
 - ``BacktrackWindow`` above 259200 s or on a non-MySQL engine at create or restore:
   ``InvalidParameterValue`` (moto).
+- ``CreateDBInstance`` of a class the cluster's engine version does not offer: ``InvalidParameterCombination``;
+  ``DescribeOrderableDBInstanceOptions`` answers the Aurora engines from the table in ``local.orderable``, which
+  also gives new clusters a current default engine version.
 
 Clones (``RestoreDBClusterToPointInTime``):
 
@@ -66,6 +69,12 @@ for a cluster whose ``BacktrackWindow`` is 0, for a time in the future and for a
 Throttling (``Throttling``, off unless given): one token bucket per account and region over every RDS
 request (a burst of 300, 12 requests/s in real time); beyond it the request is answered HTTP 400
 ``ThrottlingException`` "Rate exceeded", which the SDKs retry.
+
+Describe lag (``describe_lag``, off unless given): RDS is eventually consistent, so an event can arrive
+before ``DescribeDBClusters``/``DescribeDBInstances`` show the status it announces. With a lag, a status
+reached by the end of a stage is shown to Describe calls only after up to ``describe_lag`` world seconds
+(drawn at random with ``rng``; with ``ManualPace``, from the next step); the rules themselves always see
+the status as it is.
 
 RDS events: each stage change sends the event RDS sends (``aurora_clone.local.events``) to the default
 EventBridge bus of the resource's account and region (rules with a matching pattern deliver it to the
@@ -127,12 +136,17 @@ from moto.rds.models import DBCluster, DBInstance, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 from aurora_clone.local import events as rds_events
+from aurora_clone.local import orderable
 from aurora_clone.local.events import RdsEventKind
+from aurora_clone.local.queue_rules import install_queue_rules
 
 LOGGER = logging.getLogger(__name__)
 
 LOCK = threading.RLock()
 """Held by every patched method and by ``RdsRules.tick``: moto's objects are not thread-safe."""
+
+_describing = threading.local()  # set while a Describe request is answered: it may see statuses late
+DESCRIBE_ACTIONS = frozenset({"DescribeDBClusters", "DescribeDBInstances"})
 
 MAX_CLONES_PER_FAMILY = 15
 BACKTRACK_ENGINE = "aurora-mysql"
@@ -184,6 +198,11 @@ RULE_NAME_PATTERN = r"[\.\-_A-Za-z0-9]+"
 TARGET_INPUT_MAX_LENGTH = 8192
 LAMBDA_POLICY_MAX_BYTES = 20480
 
+FAULT_BODY = (
+    '<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>{kind}</Type>'
+    "<Code>{code}</Code><Message>{message}</Message></Error>"
+    "<RequestId>{request_id}</RequestId></ErrorResponse>"
+)
 THROTTLED_BODY = (
     '<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type>'
     "<Code>ThrottlingException</Code><Message>Rate exceeded</Message></Error>"
@@ -380,8 +399,11 @@ class RdsRules:
         rng: random.Random | None = None,
         throttling: Throttling | None = None,
         notify: Callable[[dict[str, Any]], None] | None = None,
+        describe_lag: float = 0.0,
     ) -> None:
         self.pace = pace
+        self.describe_lag = describe_lag
+        self._faults: dict[str, list[tuple[int, str]]] = {}
         self.durations = durations if durations is not None else Durations()
         self.rng = rng
         self.rds_calls: Counter[str] = Counter()
@@ -442,6 +464,13 @@ class RdsRules:
         wrap(RDSBackend, "modify_db_cluster", self._modify_db_cluster)
         wrap(RDSBackend, "delete_db_cluster", self._delete_db_cluster)
         wrap(RDSBackend, "create_db_instance", self._create_db_instance)
+        # What RDS offers per Aurora engine version, and a current default version (see local.orderable).
+        wrap(RDSBackend, "describe_orderable_db_instance_options", orderable.describe_orderable_db_instance_options)
+        add(
+            DBCluster,
+            "default_engine_version",
+            staticmethod(orderable.default_engine_version(DBCluster.default_engine_version)),
+        )
         wrap(RDSBackend, "modify_db_instance", self._modify_db_instance)
         wrap(RDSBackend, "delete_db_instance", self._delete_db_instance)
         wrap(RDSResponse, "call_action", self._call_action)
@@ -453,6 +482,7 @@ class RdsRules:
         wrap(EventsBackend, "put_events", self._put_events)
         wrap(Rule, "send_to_targets", _send_to_deliverable_targets)
         wrap(Policy, "add_statement", _add_statement)
+        install_queue_rules(stack, self.pace, manual=isinstance(self.pace, ManualPace))
 
     # -- stepping -------------------------------------------------------------------------------------
 
@@ -556,30 +586,44 @@ class RdsRules:
 
     def _enter(self, resource: Any, status: str, start: float) -> None:
         """Put ``resource`` in ``status`` as of ``start`` (the moment the previous stage ended)."""
+        if self.describe_lag > 0:
+            lag = self.describe_lag * (self.rng.random() if self.rng is not None else 1.0)
+            resource._aurora_shown = (self._true_status(resource), self.pace.ends(start, lag))
         if isinstance(resource, DBCluster):
             resource._status = status
         else:
             resource.__dict__["status"] = status
         self._schedule(resource, status, start)
 
+    @staticmethod
+    def _true_status(resource: Any) -> str:
+        return str(resource._status if isinstance(resource, DBCluster) else resource.__dict__.get("status", AVAILABLE))
+
+    def _shown(self, resource: Any, status: str) -> str:
+        """The status a Describe call sees: the previous one until the describe lag has passed."""
+        shown = getattr(resource, "_aurora_shown", None)
+        if shown is not None and getattr(_describing, "active", False) and self.pace.now() < shown[1]:
+            return str(shown[0])
+        return status
+
     def _cluster_status_property(self) -> property:
         def get(cluster: Any) -> str:
-            status: str = cluster._status
-            return status
+            return self._shown(cluster, cluster._status)
 
         def put(cluster: Any, value: str) -> None:
             cluster._status = value
+            cluster._aurora_shown = None  # a status set by a request shows at once
             self._schedule(cluster, value, self.pace.now())
 
         return property(get, put)
 
     def _instance_status_property(self) -> property:
         def get(instance: Any) -> str:
-            status: str = instance.__dict__.get("status", AVAILABLE)
-            return status
+            return self._shown(instance, instance.__dict__.get("status", AVAILABLE))
 
         def put(instance: Any, value: str) -> None:
             instance.__dict__["status"] = value
+            instance._aurora_shown = None  # a status set by a request shows at once
             self._schedule(instance, value, self.pace.now())
 
         return property(get, put)
@@ -633,10 +677,31 @@ class RdsRules:
 
     # -- RDS endpoint ---------------------------------------------------------------------------------
 
+    def fail_next(self, action: str, times: int, status: int = 400, code: str = "ThrottlingException") -> None:
+        """Answer the next ``times`` requests of ``action`` with an error response (HTTP ``status``, ``code``),
+        as RDS does when it throttles (400 ThrottlingException) or fails (500 InternalFailure, 503)."""
+        with LOCK:
+            self._faults.setdefault(action, []).extend([(status, code)] * times)
+
+    def _injected_fault(self, action: str) -> tuple[int, dict[str, str], str] | None:
+        with LOCK:
+            faults = self._faults.get(action)
+            if not faults:
+                return None
+            status, code = faults.pop(0)
+        request_id = str(uuid.uuid4())
+        body = FAULT_BODY.format(
+            kind="Sender" if status < 500 else "Receiver", code=code, message=code, request_id=request_id
+        )
+        return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
+
     def _call_action(self, original: Callable[[RDSResponse], Any]) -> Callable[[RDSResponse], Any]:
         def call_action(response: RDSResponse) -> Any:
             with LOCK:
                 self.rds_calls[response._get_action()] += 1
+            fault = self._injected_fault(response._get_action())
+            if fault is not None:
+                return fault
             if self._buckets is not None and not self._buckets.take((response.current_account, response.region)):
                 with LOCK:
                     self.throttled += 1
@@ -644,7 +709,11 @@ class RdsRules:
                 headers = {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
                 return 400, headers, THROTTLED_BODY.format(request_id=request_id)
             with LOCK:
-                return original(response)
+                _describing.active = response._get_action() in DESCRIBE_ACTIONS
+                try:
+                    return original(response)
+                finally:
+                    _describing.active = False
 
         return call_action
 
@@ -800,6 +869,10 @@ class RdsRules:
                     cluster = backend.clusters.get(cluster_identifier)
                     if cluster is not None and cluster.status != AVAILABLE:
                         raise _invalid_cluster_state(cluster.db_cluster_identifier, cluster.status, "given instances")
+                    if cluster is not None:
+                        orderable.refuse_unoffered_class(
+                            cluster.engine, cluster.engine_version, db_kwargs.get("db_instance_class")
+                        )
                 instance = original(backend, db_kwargs)
                 created = self.pace.now()
                 instance.instance_create_time = self.pace.wall_at(created)

@@ -1,0 +1,26 @@
+"""AWS clients as the function builds them: its Region, bounded timeouts, adaptive retries.
+
+Adaptive retries wait and try again on throttling (RDS allows 12 requests/s per account, shared with
+everything in it); the timeouts keep one slow call from using up an invocation.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=20,
+    user_agent_extra="aurora-clone",
+)
+
+
+def aws_client(service: str) -> Any:
+    """A client of ``service`` in the function's Region (AWS_REGION)."""
+    make: Any = boto3.client  # any service by name; the stubs only type literal names
+    return make(service, region_name=os.environ.get("AWS_REGION") or None, config=CLIENT_CONFIG)

@@ -1,0 +1,364 @@
+"""The request engine: how a CloudFormation request lives from its arrival to its one answer.
+
+Every request has a record in the function's table (aurora_clone.request_store), written before anything
+is created; it is the only source of what the request wants. The function is woken three ways, and each
+only names what to look at:
+
+- CloudFormation's request: the record is written (once: a re-delivery finds it), a fallback wake-up is
+  queued, and the request's first step runs (aurora_clone.resource: validate, restore, modify, delete...).
+- A wake-up from the queue (``{"request": token, "wake": id}``): the fallback chain, one message in flight
+  per pending request, re-sent at each look; a message the record does not name is stale and does nothing.
+  A recheck (``{"request": token, "recheck": true}``) is a one-off look soon after an event.
+- An RDS event: the cluster it names (or its instance's cluster) leads to the pending request that owns
+  it, which is looked at at once; when Describe does not show what the event says yet, a recheck follows.
+
+A look describes the cluster, plans the next step toward the record's goal, and (only when that step
+acts on RDS, or the fallback chain moves on) claims the record with a write conditional on its version
+before acting: two wake-ups cannot both act, and a stale one never does. A finished request is marked
+answered (conditional: at most once), then the answer is PUT; whether CloudFormation accepted it is
+recorded, and a clone whose id CloudFormation may not know stays findable by its resource.
+
+Transient AWS errors never fail a request: the invocation ends, and the next wake-up tries again. A
+request is answered FAILED for lack of time only at the last look its deadline allows.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from aurora_clone.aws_errors import is_transient
+from aurora_clone.cfn.response import ResponseNotDeliveredError, put_response, response_body
+from aurora_clone.clone_state import ClusterView
+from aurora_clone.logs import SERVICE
+from aurora_clone.outcome import Done, Failed, Outcome, Pending
+from aurora_clone.rds import RdsError
+from aurora_clone.readiness import Act
+from aurora_clone.request_record import RequestRecord, resource_key, token_of
+from aurora_clone.request_store import ANSWERED_KEEP_SECONDS, RECORD_KEEP_SECONDS, RequestStore
+from aurora_clone.resource import CloneResource, Look, Request, service_timeout
+from aurora_clone.slot_lock import SlotLockBusyError
+from aurora_clone.wake_queue import WakeUpQueue
+from aurora_clone.wake_rules import (
+    RECHECK_SECONDS,
+    RdsHint,
+    WakeUp,
+    describe_lags,
+    fallback_delay,
+    out_of_time,
+    parse_rds_event,
+    parse_wake_up,
+)
+
+logger = Logger(service=SERVICE, child=True)
+
+MAX_CLAIM_TRIES = 5  # a fallback look that loses a race reloads the record and looks again
+
+
+def is_transient_failure(error: BaseException) -> bool:
+    """An error another try can get past: throttling, 5xx, timeouts, a slot lock held for a while."""
+    if isinstance(error, RdsError):
+        return error.transient
+    return isinstance(error, SlotLockBusyError) or is_transient(error)
+
+
+def new_wake_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RequestEngine:
+    """Runs requests to their answer over a record store, a wake-up queue and the clone resource."""
+
+    def __init__(
+        self,
+        resource: Callable[[Callable[[Request], str | None]], CloneResource],
+        store: RequestStore,
+        queue: WakeUpQueue,
+        *,
+        clock: Callable[[], float] = time.time,
+        sender: Callable[[str, dict[str, Any]], None] = put_response,
+        new_id: Callable[[], str] = new_wake_id,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self._sender = sender
+        self._new_id = new_id
+        self.resource = resource(self._take_over_unanswered_clone)
+
+    # -- entry points ---------------------------------------------------------------------------------
+
+    def on_request(self, event: Mapping[str, Any]) -> None:
+        """A CloudFormation request, first delivery or again. Transient failures raise (Lambda retries the
+        request); anything else unexpected is answered FAILED."""
+        try:
+            self._receive(event)
+        except Exception as error:
+            if is_transient_failure(error):
+                raise
+            logger.exception("Handling the request failed")
+            self._fail_internal(token_of(event), event, error)
+
+    def on_wake_ups(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """A batch from the wake-up queue; the messages that hit a transient error are handed back."""
+        failures = []
+        for message in messages:
+            wake_up = parse_wake_up(message.get("body"))
+            if wake_up is None:
+                logger.warning("Ignored a queue message that is not a wake-up", extra={"id": message.get("messageId")})
+                continue
+            try:
+                record = self.store.load(wake_up.token)
+                if record is None or record.state != "pending":
+                    logger.info("Wake-up for a request not pending", extra={"request": wake_up.token})
+                    continue
+                if wake_up.wake is not None and wake_up.wake != record.wake:
+                    logger.info("Stale wake-up ignored", extra={"request": wake_up.token})
+                    continue
+                self._advance(record, wake=wake_up.wake)
+            except Exception as error:
+                if is_transient_failure(error):
+                    logger.warning("Wake-up deferred", extra={"request": wake_up.token, "error": str(error)})
+                    failures.append({"itemIdentifier": str(message.get("messageId", ""))})
+                    continue
+                logger.exception("Wake-up failed", extra={"request": wake_up.token})
+                self._fail_internal(wake_up.token, None, error)
+        return {"batchItemFailures": failures}
+
+    def on_rds_event(self, event: Mapping[str, Any]) -> None:
+        """An RDS event: look at once at the pending request of the cluster it names, if there is one."""
+        hint = parse_rds_event(event)
+        if hint is None:
+            logger.warning("Ignored an RDS event without a source")
+            return
+        for cluster_id in hint.cluster_candidates():
+            token = self.store.owner(cluster_id)
+            record = self.store.load(token) if token else None
+            if record is None or record.state != "pending" or record.job is None or record.job.cluster_id != cluster_id:
+                continue
+            logger.info("RDS event for a pending request", extra={"event_id": hint.event_id, "request": token})
+            try:
+                self._look_after_event(record, hint)
+            except Exception as error:
+                if is_transient_failure(error):
+                    # The fallback looks again; a recheck makes that sooner.
+                    self.queue.send(WakeUp(record.token), RECHECK_SECONDS)
+                    continue
+                logger.exception("Handling an RDS event failed", extra={"request": record.token})
+                self._fail_internal(record.token, None, error)
+
+    def on_lambda_timeout(self, event: Mapping[str, Any]) -> None:
+        """The function is about to be stopped mid-request: the request's fallback wake-up goes on with it."""
+        logger.warning("The function ran out of time; the request's next wake-up carries on", extra={})
+
+    # -- a request's life -----------------------------------------------------------------------------
+
+    def _receive(self, event: Mapping[str, Any]) -> None:
+        now = self.clock()
+        token = token_of(event)
+        fresh = RequestRecord(
+            token,
+            dict(event),
+            now + service_timeout(event.get("ResourceProperties") or {}),
+            wake=self._new_id(),
+        )
+        created, record = self.store.open(fresh, now)
+        if created:
+            # Queued before anything is created: whatever happens to this invocation, the request is looked at.
+            self.queue.send(WakeUp(token, fresh.wake), fallback_delay(now, fresh.deadline))
+            self._start(fresh)
+            return
+        if record is None:
+            return
+        if record.state == "answered":
+            if record.delivered is False:
+                self._deliver(record)  # CloudFormation never got it: the same answer once more
+            return
+        if record.state == "pending":
+            self._advance(record, rewake=True)
+
+    def _start(self, record: RequestRecord) -> None:
+        """The request's first step: decide its job (and restore, modify or start deleting)."""
+        request = Request.from_event(record.event)
+        first_step = {
+            "Create": self.resource.create,
+            "Update": self.resource.update,
+            "Delete": self.resource.delete,
+        }[record.request_type]
+        self._settle(record, first_step(request))
+
+    def _look_after_event(self, record: RequestRecord, hint: RdsHint) -> None:
+        cluster, pending = self._advance(record)
+        if pending and describe_lags(hint, cluster):
+            self.queue.send(WakeUp(record.token), RECHECK_SECONDS)
+
+    def _advance(
+        self, record: RequestRecord, *, wake: str | None = None, rewake: bool = False
+    ) -> tuple[ClusterView | None, bool]:
+        """Look at the request once and take its next step. ``wake``: this is the fallback chain's current
+        message, so the chain moves on; ``rewake``: make sure a fallback exists (a re-delivered request).
+        Returns what was seen and whether the request is still pending."""
+        for _ in range(MAX_CLAIM_TRIES):
+            moves_chain = wake is not None or rewake
+            claim: dict[str, Any] = {}
+            if moves_chain:
+                claim["wake"] = self._new_id()
+                # Sent before the claim is written: a claim without its message would end the chain.
+                self.queue.send(WakeUp(record.token, claim["wake"]), fallback_delay(self.clock(), record.deadline))
+            if record.job is None:
+                if claim and not self.store.update(record, claim):
+                    record = self._reload(record)
+                    continue
+                self._start(_moved(record, claim))
+                return None, True
+            job = record.job
+            look = self.resource.look(job, Request.from_event(record.event))
+            claim["seen"] = look_summary(look)
+            if moves_chain or _acts(look):
+                if not self.store.update(record, claim):
+                    if not moves_chain:
+                        return look.cluster, True  # another invocation moved it: that one acts
+                    record = self._reload(record)
+                    if record.state != "pending":
+                        return look.cluster, False
+                    continue
+                record = _moved(record, claim)
+            return look.cluster, self._settle(record, self.resource.conclude(job, look))
+        logger.warning("Gave up claiming a busy request; its next wake-up looks again", extra={"request": record.token})
+        return None, True
+
+    def _reload(self, record: RequestRecord) -> RequestRecord:
+        fresh = self.store.load(record.token)
+        return fresh if fresh is not None else replace(record, state="answered")
+
+    def _settle(self, record: RequestRecord, outcome: Outcome) -> bool:
+        """Record a pending outcome, or answer a final one. True while the request stays pending."""
+        now = self.clock()
+        if not isinstance(outcome, Pending):
+            self._answer(record, outcome)
+            return False
+        if out_of_time(now, record.deadline):
+            self._answer(record, out_of_time_failure(record, outcome))
+            return False
+        job = outcome.job
+        if job != record.job:
+            if not self.store.update(record, {"job": job}):
+                return True  # another invocation moved it on
+            previous = record.job
+            record = replace(_moved(record, {}), job=job)
+            if previous is None or previous.cluster_id != job.cluster_id:
+                self._own(job.cluster_id, record.token, now)
+            if record.makes_clone and (previous is None or previous.cluster_id != job.cluster_id):
+                self.store.remember_clone(record.resource_key, job.cluster_id, record.token, now)
+        logger.info("Pending", extra={"request": record.token, "waiting_for": outcome.status})
+        return True
+
+    def _own(self, cluster_id: str, token: str, now: float) -> None:
+        """Make ``token`` the request acting on ``cluster_id``; a pending request it replaces there stops."""
+        previous = self.store.owner(cluster_id)
+        if previous and previous != token:
+            self._supersede(previous)
+        self.store.set_owner(cluster_id, token, now)
+
+    def _supersede(self, token: str) -> None:
+        record = self.store.load(token)
+        while record is not None and record.state == "pending":
+            if self.store.update(record, {"state": "superseded"}):
+                logger.info("Request superseded", extra={"request": token})
+                return
+            record = self.store.load(token)
+
+    def _answer(self, record: RequestRecord, outcome: Done | Failed) -> None:
+        body = response_body(record.event, outcome)
+        if not self.store.update(record, {"state": "answered", "answer": body}):
+            return  # answered, or moved on, by another invocation
+        answered = replace(_moved(record, {}), state="answered", answer=body)
+        if record.job is not None:
+            self.store.release_owner(record.job.cluster_id, record.token)
+        self._deliver(answered)
+
+    def _deliver(self, record: RequestRecord) -> None:
+        """PUT the recorded answer; record whether CloudFormation accepted it."""
+        body = dict(record.answer or {})
+        try:
+            self._sender(str(record.event.get("ResponseURL", "")), body)
+            delivered = True
+        except ResponseNotDeliveredError:
+            logger.exception("CloudFormation did not accept the answer", extra={"request": record.token})
+            delivered = False
+        now = self.clock()
+        # Once delivered, the request (and its ResponseURL) is no longer needed; kept a while to recognize a
+        # late re-delivery. An undelivered answer's record stays until a later Delete no longer needs it.
+        changes: dict[str, Any] = {"delivered": delivered}
+        if delivered:
+            changes.update({"event": {"RequestType": record.request_type}, "job": None})
+        keep = ANSWERED_KEEP_SECONDS if delivered else RECORD_KEEP_SECONDS
+        self.store.update(record, changes, expires_at=now + keep)
+        if delivered:
+            self._forget_known_clones(record, body)
+
+    def _forget_known_clones(self, record: RequestRecord, body: Mapping[str, Any]) -> None:
+        """CloudFormation now knows the answered id; a torn-down clone is gone: neither needs finding."""
+        physical_id = str(body.get("PhysicalResourceId", ""))
+        job = record.job
+        if job is not None and job.kind == "teardown" and body.get("Status") == "SUCCESS":
+            self.store.forget_clone(record.resource_key, job.cluster_id)
+        if physical_id:
+            self.store.forget_clone(record.resource_key, physical_id)
+
+    def _take_over_unanswered_clone(self, request: Request) -> str | None:
+        """For a Delete whose id is not a clone of this resource (CloudFormation's own id after a Create it
+        stopped waiting for, or whose answer never arrived): the newest clone a request of this resource
+        made that CloudFormation does not know, its request stopped so it adds nothing while this deletes."""
+        clones = self.store.unanswered_clones(resource_key(request.stack_id, request.logical_id))
+        for clone in clones:
+            if clone.token != request.token:
+                self._supersede(clone.token)
+        ours = [clone for clone in clones if clone.token != request.token]
+        return ours[0].cluster_id if ours else None
+
+    def _fail_internal(self, token: str, event: Mapping[str, Any] | None, error: Exception) -> None:
+        """An unexpected error: answer FAILED (at most once), with the clone's id when it made one."""
+        record = self.store.load(token)
+        reason = f"Internal error in Custom::AuroraClone: {error}"
+        if record is None:
+            if event is not None:
+                self._sender(str(event.get("ResponseURL", "")), response_body(event, Failed(reason, "")))
+            return
+        if record.state == "pending":
+            self._answer(record, Failed(reason, record.job.answer_id if record.job else ""))
+
+
+def out_of_time_failure(record: RequestRecord, outcome: Pending) -> Failed:
+    """FAILED for lack of time: with the clone's id for a Create, so the rollback Delete removes it; with
+    the old id for a replacement (its new clone is left to the sweep, which knows it from the record)."""
+    job = outcome.job
+    return Failed(
+        f"Not finished before the request's ServiceTimeout: still waiting ({outcome.status}). "
+        "Raise ServiceTimeout (at most 3600 seconds) or look at the cluster in the RDS console.",
+        job.replacing or job.answer_id,
+    )
+
+
+def look_summary(look: Look) -> str:
+    """What a look saw, short: the statuses of the cluster and its instances."""
+    cluster = look.cluster
+    if cluster is None:
+        return "no cluster"
+    instances = ",".join(f"{i.identifier}={i.status}" for i in cluster.instances)
+    return f"{cluster.identifier}={cluster.status};{instances}"[:400]
+
+
+def _acts(look: Look) -> bool:
+    return isinstance(look.step, Act)
+
+
+def _moved(record: RequestRecord, changes: Mapping[str, Any]) -> RequestRecord:
+    """``record`` as it is after a successful conditional write of ``changes``."""
+    known = {key: value for key, value in changes.items() if key in ("wake", "seen", "state")}
+    return replace(record, version=record.version + 1, **known)

@@ -1,0 +1,299 @@
+"""The gateway to the function's DynamoDB table: request records, cluster owners, unanswered clones, locks.
+
+One table (``REQUEST_TABLE``), keys ``pk`` and ``sk``:
+
+- ``request#<token>`` / ``request``: a RequestRecord. Every write is conditional on its version.
+- ``cluster#<id>`` / ``owner``: the pending request acting on that cluster, so an RDS event finds it.
+- ``resource#<key>`` / ``clone#<id>``: a clone a request of that resource made whose id CloudFormation may
+  not know (answer pending or never delivered); a Delete with an id of CloudFormation's making finds it.
+- ``lock#<source>`` / ``lock``: the per-source clone slot lock (aurora_clone.slot_lock).
+
+Items carry ``expires_at`` (the table's TTL attribute) past the time anything could still need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from aurora_clone.aws_clients import aws_client
+from aurora_clone.aws_errors import error_code
+from aurora_clone.outcome import Job
+from aurora_clone.request_record import RequestRecord, State, UnansweredClone
+
+DEFAULT_TABLE = "aurora-clone-requests"
+RECORD_KEEP_SECONDS = 7 * 86400  # an undelivered answer's record: a later Delete may still need it
+ANSWERED_KEEP_SECONDS = 3600  # a delivered answer's record: enough to recognize a late re-delivery
+CLONE_KEEP_SECONDS = 30 * 86400
+OWNER_KEEP_SECONDS = 86400
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": repr(float(value)) if not float(value).is_integer() else str(int(value))}
+
+
+def _typed(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return _n(value)
+    return _s(str(value))
+
+
+class RequestStore:
+    """Reads and conditional writes of the table. Methods take and return plain values."""
+
+    def __init__(self, client: Any = None, table: str | None = None) -> None:
+        self._client = client or aws_client("dynamodb")
+        self._table = table or os.environ.get("REQUEST_TABLE") or DEFAULT_TABLE
+
+    # -- request records ------------------------------------------------------------------------------
+
+    def open(self, record: RequestRecord, now: float) -> tuple[bool, RequestRecord | None]:
+        """Write a new request's record unless it exists; (True, record) when written, else (False, existing)."""
+        item = {
+            "pk": _s(_request_pk(record.token)),
+            "sk": _s("request"),
+            "event": _s(json.dumps(record.event)),
+            "deadline": _n(record.deadline),
+            "version": _n(record.version),
+            "state": _s(record.state),
+            "wake": _s(record.wake),
+            "expires_at": _n(int(record.deadline + RECORD_KEEP_SECONDS)),
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise
+            return False, self.load(record.token)
+        return True, record
+
+    def load(self, token: str) -> RequestRecord | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=_key(_request_pk(token), "request"), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        answer = item.get("answer", {}).get("S")
+        job = item.get("job", {}).get("S")
+        return RequestRecord(
+            token=token,
+            event=json.loads(item["event"]["S"]) if "event" in item else {},
+            deadline=float(item["deadline"]["N"]),
+            version=int(item["version"]["N"]),
+            state=_state(item["state"]["S"]),
+            wake=item.get("wake", {}).get("S", ""),
+            job=Job.from_dict(json.loads(job)) if job else None,
+            answer=json.loads(answer) if answer else None,
+            delivered=item["delivered"]["BOOL"] if "delivered" in item else None,
+            seen=item.get("seen", {}).get("S", ""),
+        )
+
+    def update(self, record: RequestRecord, changes: Mapping[str, Any], *, expires_at: float | None = None) -> bool:
+        """Apply ``changes`` (field -> value; None removes it) if the record is still at ``record.version``;
+        the version grows by one. False when another invocation moved the record first."""
+        names = {"#version": "version"}
+        values: dict[str, Any] = {":seen_version": _n(record.version), ":one": _n(1)}
+        sets, removes = ["#version = #version + :one"], []
+        fields = dict(changes)
+        if expires_at is not None:
+            fields["expires_at"] = int(expires_at)
+        for number, (name, value) in enumerate(sorted(fields.items())):
+            names[f"#f{number}"] = name
+            if value is None:
+                removes.append(f"#f{number}")
+                continue
+            if name == "job":
+                value = json.dumps(value.to_dict()) if isinstance(value, Job) else value
+            elif name in ("answer", "event"):
+                value = json.dumps(value)
+            values[f":v{number}"] = _typed(value)
+            sets.append(f"#f{number} = :v{number}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(_request_pk(record.token), "request"),
+                UpdateExpression=expression,
+                ConditionExpression="#version = :seen_version",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error_code(error) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def pending_requests(self) -> list[str]:
+        """Tokens of every request not yet answered (a scan: for the leftovers check and the CLI only)."""
+        tokens = []
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self._table,
+            FilterExpression="sk = :request AND #state = :pending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":request": _s("request"), ":pending": _s("pending")},
+        ):
+            tokens += [item["pk"]["S"].removeprefix("request#") for item in page.get("Items", [])]
+        return tokens
+
+    # -- cluster owners -------------------------------------------------------------------------------
+
+    def owner(self, cluster_id: str) -> str | None:
+        """The token of the request acting on ``cluster_id``, if any."""
+        item = self._client.get_item(
+            TableName=self._table, Key=_key(_cluster_pk(cluster_id), "owner"), ConsistentRead=True
+        ).get("Item")
+        return item["request"]["S"] if item else None
+
+    def set_owner(self, cluster_id: str, token: str, now: float) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                **_key(_cluster_pk(cluster_id), "owner"),
+                "request": _s(token),
+                "expires_at": _n(int(now + OWNER_KEEP_SECONDS)),
+            },
+        )
+
+    def release_owner(self, cluster_id: str, token: str) -> None:
+        """Forget the owner, if it still is ``token`` (a newer request may own the cluster now)."""
+        self._delete_if(_key(_cluster_pk(cluster_id), "owner"), "request", token)
+
+    # -- clones CloudFormation may not know -----------------------------------------------------------
+
+    def remember_clone(self, resource: str, cluster_id: str, token: str, now: float) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                **_key(_resource_pk(resource), f"clone#{cluster_id}"),
+                "request": _s(token),
+                "made_at": _n(int(now)),
+                "expires_at": _n(int(now + CLONE_KEEP_SECONDS)),
+            },
+        )
+
+    def forget_clone(self, resource: str, cluster_id: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=_key(_resource_pk(resource), f"clone#{cluster_id}"))
+
+    def unanswered_clones(self, resource: str) -> list[UnansweredClone]:
+        """The resource's clones CloudFormation may not know, newest first."""
+        items = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :clone)",
+            ExpressionAttributeValues={":pk": _s(_resource_pk(resource)), ":clone": _s("clone#")},
+            ConsistentRead=True,
+        ).get("Items", [])
+        clones = [
+            UnansweredClone(item["sk"]["S"].removeprefix("clone#"), item["request"]["S"], float(item["made_at"]["N"]))
+            for item in items
+        ]
+        return sorted(clones, key=lambda clone: clone.made_at, reverse=True)
+
+    # -- locks ----------------------------------------------------------------------------------------
+
+    def take_lock(self, name: str, holder: str, now: float, keep_seconds: float) -> bool:
+        """Take the lock if it is free or already ``holder``'s; False when someone else holds it."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **_key(_lock_pk(name), "lock"),
+                    "holder": _s(holder),
+                    "since": _n(now),
+                    "expires_at": _n(int(now + keep_seconds)),
+                },
+                ConditionExpression="attribute_not_exists(pk) OR #holder = :holder",
+                ExpressionAttributeNames={"#holder": "holder"},
+                ExpressionAttributeValues={":holder": _s(holder)},
+            )
+        except ClientError as error:
+            if error_code(error) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def read_lock(self, name: str) -> tuple[str, float] | None:
+        item = self._client.get_item(TableName=self._table, Key=_key(_lock_pk(name), "lock"), ConsistentRead=True).get(
+            "Item"
+        )
+        return (item["holder"]["S"], float(item["since"]["N"])) if item else None
+
+    def take_over_lock(self, name: str, seen: tuple[str, float], holder: str, now: float, keep_seconds: float) -> bool:
+        """Take a stale lock from its (dead) holder: only if it is still exactly as ``seen``, so of two
+        callers that both found it stale only one gets it."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **_key(_lock_pk(name), "lock"),
+                    "holder": _s(holder),
+                    "since": _n(now),
+                    "expires_at": _n(int(now + keep_seconds)),
+                },
+                ConditionExpression="#holder = :seen_holder AND #since = :seen_since",
+                ExpressionAttributeNames={"#holder": "holder", "#since": "since"},
+                ExpressionAttributeValues={":seen_holder": _s(seen[0]), ":seen_since": _n(seen[1])},
+            )
+        except ClientError as error:
+            if error_code(error) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def release_lock(self, name: str, holder: str) -> None:
+        self._delete_if(_key(_lock_pk(name), "lock"), "holder", holder)
+
+    def _delete_if(self, key: dict[str, Any], attribute: str, value: str) -> None:
+        """Delete the item if its ``attribute`` still is ``value``."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=key,
+                ConditionExpression="#attribute = :value",
+                ExpressionAttributeNames={"#attribute": attribute},
+                ExpressionAttributeValues={":value": _s(value)},
+            )
+        except ClientError as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": _s(pk), "sk": _s(sk)}
+
+
+def _request_pk(token: str) -> str:
+    return f"request#{token}"
+
+
+def _cluster_pk(cluster_id: str) -> str:
+    return f"cluster#{cluster_id}"
+
+
+def _resource_pk(resource: str) -> str:
+    return f"resource#{resource}"
+
+
+def _lock_pk(name: str) -> str:
+    return f"lock#{name}"
+
+
+def _state(value: str) -> State:
+    if value == "answered":
+        return "answered"
+    if value == "superseded":
+        return "superseded"
+    return "pending"
