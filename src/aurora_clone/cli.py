@@ -338,10 +338,14 @@ def list_clones() -> int:
     return 0
 
 
-def sweep(grace: str, dry_run: bool) -> int:
-    """The scheduled sweep, from a laptop: delete clones whose stack is gone (see aurora_clone.sweep)."""
+def sweep(grace: str, dry_run: bool, request_table: str | None = None) -> int:
+    """The scheduled sweep, from a laptop: delete clones whose stack is gone, or that a live stack's resource
+    does not name and no pending request owns (see aurora_clone.sweep)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from aurora_clone.maintenance import run_sweep
     from aurora_clone.rds import RdsError, RdsGateway
+    from aurora_clone.request_store import RequestStore
     from aurora_clone.timespec import parse_duration
 
     try:
@@ -350,10 +354,14 @@ def sweep(grace: str, dry_run: bool) -> int:
             datetime.now(UTC),
             grace=parse_duration(grace, allow_zero=True),
             dry_run=dry_run,
+            owner=RequestStore(table=request_table).owner,
             log=_quiet_logger(),
         )
     except (RdsError, ValueError) as error:
         print(error, file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"Could not read what the sweep needs (stacks, or the request table): {error}", file=sys.stderr)
         return 1
     for orphan in result.plan.orphans:
         verb = "would delete" if dry_run else ("deleting" if orphan.cluster_id in result.deleting else "not deleted")
@@ -495,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_command = commands.add_parser("sweep", help="delete clones whose stack is gone (as the schedule does)")
     sweep_command.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
     sweep_command.add_argument("--grace", default="PT1H", help="leave clones younger than this (ISO-8601, PT1H)")
+    sweep_command.add_argument(
+        "--request-table",
+        default=None,
+        help="the function stack's RequestTableName output (default: $REQUEST_TABLE, else aurora-clone-requests)",
+    )
 
     pool = commands.add_parser("pool", help="the copy pool: status, plan and apply, against AWS or the local world")
     pool_actions = pool.add_subparsers(dest="action", required=True)
@@ -523,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         return list_clones()
     if args.command == "sweep":
-        return sweep(args.grace, args.dry_run)
+        return sweep(args.grace, args.dry_run, args.request_table)
     if args.command == "pool":
         limit = _slot_limit(args.slot_limit)
         if args.action == "status":

@@ -35,14 +35,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aurora_clone.logs import SERVICE
-from aurora_clone.ownership import STACK_ID_TAG
+from aurora_clone.ownership import LOGICAL_ID_TAG, STACK_ID_TAG
 from aurora_clone.pool.plan import PoolConfigError, PoolPlan, PoolPolicy, parse_pool_config, plan_pool
 from aurora_clone.pool.runner import PoolLogger, RunResult, carry_out, gather, take_teardown_step
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import Broken
+from aurora_clone.request_store import RequestStore
 from aurora_clone.settings import clone_slot_limit
-from aurora_clone.stacks import stack_statuses
-from aurora_clone.sweep import DEFAULT_GRACE, SweepPlan, owning_stacks, plan_sweep
+from aurora_clone.stacks import stack_resource_ids, stack_statuses
+from aurora_clone.sweep import DEFAULT_GRACE, SweepPlan, owning_resources, owning_stacks, plan_sweep
 from aurora_clone.timespec import parse_duration
 
 DEFAULT_POOL_PARAMETER = "/aurora-clone/pools"
@@ -165,11 +166,24 @@ def run_sweep(
     grace: timedelta = DEFAULT_GRACE,
     dry_run: bool = False,
     statuses: Callable[[Sequence[str]], Mapping[str, str | None]] = stack_statuses,
+    resources: Callable[[Sequence[tuple[str, str]]], Mapping[tuple[str, str], str | None]] = stack_resource_ids,
+    owner: Callable[[str], str | None] | None = None,
     log: PoolLogger = logger,
 ) -> SweepRun:
-    """Delete (one step at a time, without waiting) the clones whose stack is gone; log each with its reason."""
+    """Delete (one step at a time, without waiting) the clones whose stack is gone, or whose live stack's
+    resource names another clone and no pending request owns; log each with its reason."""
     snapshot = rds.list_clusters()
-    plan = plan_sweep(snapshot, statuses(owning_stacks(snapshot)), now, grace, dry_run)
+    stack_status = statuses(owning_stacks(snapshot))
+    resource_ids = resources(owning_resources(snapshot, stack_status))
+    unnamed = {
+        c.identifier
+        for c in snapshot
+        if (key := (c.tags.get(STACK_ID_TAG, ""), c.tags.get(LOGICAL_ID_TAG, ""))) in resource_ids
+        and resource_ids[key] != c.identifier
+    }
+    owner_of = owner or RequestStore().owner
+    owned = frozenset(cluster_id for cluster_id in unnamed if owner_of(cluster_id))
+    plan = plan_sweep(snapshot, stack_status, now, grace, dry_run, resource_ids, owned)
     for line in plan.kept:
         log.info("Orphan kept", extra={"why": line})
     deleting: list[str] = []

@@ -1,4 +1,4 @@
-"""The gateway to CloudFormation's stack statuses, for the sweep.
+"""The gateway to CloudFormation's stack statuses and resources, for the sweep.
 
 A stack that does not exist answers ``None``; any other failure raises, so the sweep deletes nothing on a
 doubt (a denied or throttled DescribeStacks must never look like a deleted stack).
@@ -6,31 +6,46 @@ doubt (a denied or throttled DescribeStacks must never look like a deleted stack
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from aurora_clone.aws_clients import aws_client
+from aurora_clone.aws_errors import error_code, error_message
 
 
 def stack_statuses(stack_ids: Iterable[str], client: Any = None) -> dict[str, str | None]:
     """Each stack id's status (DescribeStacks by stack id also finds deleted stacks: DELETE_COMPLETE)."""
-    cloudformation = client or boto3.client(
-        "cloudformation",
-        region_name=os.environ.get("AWS_REGION"),
-        config=Config(retries={"mode": "adaptive", "max_attempts": 8}),
-    )
+    cloudformation = client or aws_client("cloudformation")
     statuses: dict[str, str | None] = {}
     for stack_id in stack_ids:
         try:
             stacks = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
         except ClientError as error:
-            message = error.response.get("Error", {}).get("Message", "")
-            if error.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in message:
+            if _does_not_exist(error):
                 statuses[stack_id] = None
                 continue
             raise
         statuses[stack_id] = stacks[0]["StackStatus"] if stacks else None
     return statuses
+
+
+def stack_resource_ids(resources: Iterable[tuple[str, str]], client: Any = None) -> dict[tuple[str, str], str | None]:
+    """The PhysicalResourceId each (stack id, logical id) names now; None when the stack has no such resource."""
+    cloudformation = client or aws_client("cloudformation")
+    named: dict[tuple[str, str], str | None] = {}
+    for stack_id, logical_id in resources:
+        try:
+            detail = cloudformation.describe_stack_resource(StackName=stack_id, LogicalResourceId=logical_id)
+        except ClientError as error:
+            if _does_not_exist(error):
+                named[(stack_id, logical_id)] = None
+                continue
+            raise
+        named[(stack_id, logical_id)] = detail["StackResourceDetail"].get("PhysicalResourceId") or None
+    return named
+
+
+def _does_not_exist(error: ClientError) -> bool:
+    return error_code(error) == "ValidationError" and "does not exist" in error_message(error)

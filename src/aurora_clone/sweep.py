@@ -1,9 +1,14 @@
-"""No orphans: which clones outlived their stack and go. Pure, from a snapshot and the stacks' statuses.
+"""No orphans: which clones outlived their stack, or their resource, and go. Pure, from a snapshot, the stacks'
+statuses and what their resources name.
 
 A clone can outlive its stack: a stack deleted while the function was broken, or from tooling that never
 called it. ``DeletionPolicy: Retain`` is a user's choice to keep the clone; CloudFormation does not tell
 the function, so a clone to keep is tagged ``aurora-clone-retain: true`` (in the resource's ``Tags``, or by
 hand later) and the sweep leaves it.
+
+A clone can also outlive its request while its stack lives: a Create or a replacing Update whose answer
+never reached CloudFormation, so the stack's resource names another PhysicalResourceId (or none). Such a
+clone goes too once no pending request owns it, past the same grace period.
 """
 
 from __future__ import annotations
@@ -42,15 +47,35 @@ def owning_stacks(snapshot: Snapshot) -> tuple[str, ...]:
     return tuple(sorted({c.tags[STACK_ID_TAG] for c in snapshot if c.made_by_tool and c.tags.get(STACK_ID_TAG)}))
 
 
+def owning_resources(snapshot: Snapshot, stack_status: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
+    """(stack id, logical id) of this tool's clones whose stack lives: the resources whose ids the sweep needs."""
+    pairs = {
+        (c.tags[STACK_ID_TAG], c.tags[LOGICAL_ID_TAG])
+        for c in snapshot
+        if c.made_by_tool
+        and not c.copy_of
+        and c.tags.get(STACK_ID_TAG)
+        and c.tags.get(LOGICAL_ID_TAG)
+        and stack_status.get(c.tags[STACK_ID_TAG]) not in (None, *GONE_STACK_STATUSES)
+    }
+    return tuple(sorted(pairs))
+
+
 def plan_sweep(
     snapshot: Snapshot,
     stack_status: Mapping[str, str | None],
     now: datetime,
     grace: timedelta = DEFAULT_GRACE,
     dry_run: bool = False,
+    resource_ids: Mapping[tuple[str, str], str | None] | None = None,
+    owned: frozenset[str] = frozenset(),
 ) -> SweepPlan:
     """Clones of this tool whose stack no longer exists (``None``) or is ``DELETE_COMPLETE``, older than
     ``grace`` and not tagged to be retained. Pool copies (no stack) and others' clusters are never listed.
+
+    With ``resource_ids`` ((stack id, logical id) -> the PhysicalResourceId the stack's resource names, None
+    for no such resource): a clone of a live stack that its resource does not name, and that no pending
+    request owns (``owned``), goes too. A resource not looked up keeps its clones.
 
     >>> from datetime import UTC
     >>> from aurora_clone.pool.model import ClusterFacts
@@ -67,8 +92,16 @@ def plan_sweep(
             continue
         status = stack_status.get(stack_id)
         name = stack_name(stack_id)
+        logical = cluster.tags.get(LOGICAL_ID_TAG, "?")
+        gone = "no longer exists" if status is None else f"is {status}"
         if status is not None and status not in GONE_STACK_STATUSES:
-            continue  # its stack lives: the stack's own Delete removes it
+            key = (stack_id, logical)
+            if resource_ids is None or key not in resource_ids or resource_ids[key] == cluster.identifier:
+                continue  # its stack lives and names it: the stack's own Delete removes it
+            if cluster.identifier in owned:
+                continue  # a pending request is still making or changing it
+            names = resource_ids[key]
+            gone = f"lives, but its resource {logical} names {names or 'no clone'}, and no pending request owns it"
         if cluster.tags.get(RETAIN_TAG, "").lower() == "true":
             kept.append(f"{cluster.identifier}: stack {name} is gone, kept by its {RETAIN_TAG} tag")
             continue
@@ -76,8 +109,6 @@ def plan_sweep(
         if age < grace:
             kept.append(f"{cluster.identifier}: stack {name} is gone, but the clone is younger than {grace}")
             continue
-        gone = "no longer exists" if status is None else f"is {status}"
-        logical = cluster.tags.get(LOGICAL_ID_TAG, "?")
         reason = f"its stack {name} {gone} (resource {logical}); the clone is {age // timedelta(minutes=1)} min old"
         orphans.append(Orphan(cluster.identifier, stack_id, reason))
     return SweepPlan(tuple(orphans), tuple(kept), dry_run)

@@ -57,8 +57,11 @@ def test_clone_of_a_live_stack_retained_or_young_clone_is_kept(
     kept_alive = make_clone(alive, world, source)
     retained = make_clone(cfn, world, source, Tags=[{"Key": "aurora-clone-retain", "Value": "true"}])
 
-    result = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
-    young = maintenance.run_sweep(RdsGateway(), datetime.now(UTC))  # default grace: one hour
+    def names_the_clone(pairs: Any) -> dict[tuple[str, str], str | None]:
+        return {pair: kept_alive for pair in pairs}  # what the live stack's Custom::AuroraClone resource names
+
+    result = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE, resources=names_the_clone)
+    young = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), resources=names_the_clone)  # grace: one hour
 
     assert result.plan.orphans == () and young.plan.orphans == ()
     assert any(retained in line for line in result.plan.kept)
@@ -104,3 +107,25 @@ def test_cli_list_shows_clones_and_sweep_dry_run_names_orphans(
     assert orphan in listing and "integration-env" in listing and source.identifier in listing
     assert f"would delete: {orphan}" in swept
     assert orphan in cluster_ids()
+
+
+def test_clone_its_live_stack_does_not_name_is_swept_unless_a_pending_request_owns_it(
+    cfn: FakeCloudFormation, response_server: Any, world: AwsGaps, source: Source
+) -> None:
+    # A Create whose answer never reached CloudFormation: the live stack has no such resource (moto's stack
+    # holds only a topic), so DescribeStackResource says it does not exist.
+    alive = FakeCloudFormation(response_server, cfn.handler, stack="alive", world=cfn.world)
+    alive.stack_id = live_stack_id()
+    unnamed = make_clone(alive, world, source)
+    pending = alive.send(alive.event("Create", {"SourceClusterId": source.identifier}, logical_id="Other"))
+    (still_making,) = cluster_ids() - {source.identifier, unnamed}
+
+    result = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
+    world.settle()
+    maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)  # instances first, then the cluster
+    world.settle()
+
+    assert [o.cluster_id for o in result.plan.orphans] == [unnamed]
+    assert "no pending request owns it" in result.plan.orphans[0].reason
+    assert unnamed not in cluster_ids() and still_making in cluster_ids()
+    assert alive.answer(pending) is None

@@ -8,7 +8,7 @@ import pytest
 
 from aurora_clone.ownership import LOGICAL_ID_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, STACK_ID_TAG
 from aurora_clone.pool.model import COPY_OF_TAG, ClusterFacts, Snapshot
-from aurora_clone.sweep import RETAIN_TAG, owning_stacks, plan_sweep
+from aurora_clone.sweep import RETAIN_TAG, owning_resources, owning_stacks, plan_sweep
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/qa-env/0a1b"
@@ -80,3 +80,41 @@ def test_owning_stacks_lists_each_stack_once() -> None:
     snapshot = Snapshot((clone("a"), clone("b"), ClusterFacts("c", "available", "aurora-mysql", None, NOW)))
 
     assert owning_stacks(snapshot) == (STACK,)
+
+
+RESOURCE = (STACK, "TestDatabase")
+
+
+@pytest.mark.parametrize(
+    ("named", "owned", "age", "swept"),
+    [
+        pytest.param("qa-db", frozenset(), timedelta(hours=3), False, id="resource-names-it"),
+        pytest.param("qa-db-new", frozenset(), timedelta(hours=3), True, id="resource-names-another"),
+        pytest.param(None, frozenset(), timedelta(hours=3), True, id="no-such-resource"),
+        pytest.param("qa-db-new", frozenset({"qa-db"}), timedelta(hours=3), False, id="pending-request-owns-it"),
+        pytest.param("qa-db-new", frozenset(), timedelta(minutes=5), False, id="younger-than-grace"),
+    ],
+)
+def test_clone_of_a_live_stack_swept_only_when_its_resource_names_another_and_no_request_owns_it(
+    named: str | None, owned: frozenset[str], age: timedelta, swept: bool
+) -> None:
+    plan = plan_sweep(
+        Snapshot((clone(age=age),)), {STACK: "UPDATE_COMPLETE"}, NOW, resource_ids={RESOURCE: named}, owned=owned
+    )
+
+    assert [o.cluster_id for o in plan.orphans] == (["qa-db"] if swept else [])
+    if swept:
+        assert "TestDatabase" in plan.orphans[0].reason and "no pending request owns it" in plan.orphans[0].reason
+
+
+def test_clone_of_a_live_stack_whose_resource_was_not_looked_up_is_kept() -> None:
+    plan = plan_sweep(Snapshot((clone(),)), {STACK: "CREATE_COMPLETE"}, NOW, resource_ids={}, owned=frozenset())
+
+    assert plan.orphans == ()
+
+
+def test_owning_resources_lists_only_clones_of_live_stacks() -> None:
+    gone = "arn:aws:cloudformation:us-east-1:123456789012:stack/gone/0c"
+    snapshot = Snapshot((clone("a"), clone("b", **{STACK_ID_TAG: gone}), clone("c", **{COPY_OF_TAG: "prod"})))
+
+    assert owning_resources(snapshot, {STACK: "CREATE_COMPLETE", gone: None}) == (RESOURCE,)
