@@ -490,7 +490,8 @@ class CloneResource:
             desired=desired,
             purge_older_than=new.max_copy_age.total_seconds() if new.purge_obsolete_copies else None,
         )
-        return self.poll(job, request)
+        # The clone was just described (its user tags changed since, which no plan looks at).
+        return self.conclude(job, self._plan(job, request, current))
 
     def _in_place_problems(self, new: CloneProperties, current: ClusterView, reading: PropertyReading) -> list[str]:
         """What the clone's engine version refuses of an in-place change. A class the clone already runs needs
@@ -540,7 +541,10 @@ class CloneResource:
             answer_id=physical_id,
             final_snapshot=final_snapshot_id(target, request.token) if keep else None,
         )
-        return self.poll(job, request)
+        # The clone was just described: plan from that view rather than describe it again.
+        return (
+            self.poll(job, request) if target != physical_id else self.conclude(job, self._plan(job, request, cluster))
+        )
 
     # -- Poll -----------------------------------------------------------------------------------------
 
@@ -550,9 +554,15 @@ class CloneResource:
 
     def look(self, job: Job, request: Request) -> Look:
         """Describe the job's cluster and plan the next step toward the job's goal (nothing is changed)."""
-        cluster = None
         try:
             cluster = self.rds.describe_cluster(job.cluster_id)
+        except RdsError as error:
+            _raise_if_transient(error)
+            return Look(None, Broken(str(error)))
+        return self._plan(job, request, cluster)
+
+    def _plan(self, job: Job, request: Request, cluster: ClusterView | None) -> Look:
+        try:
             if job.kind == "teardown":
                 step = plan_teardown(cluster, request.owner, job.final_snapshot)
             elif job.desired is not None:

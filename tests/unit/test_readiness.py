@@ -333,7 +333,22 @@ def test_teardown_owned_instances_deleted(count: int) -> None:
     step = plan_teardown(view, OWNER)
 
     assert isinstance(step, Act)
-    assert step.actions == tuple(DeleteInstance(instance_id(CLUSTER_ID, number)) for number in range(1, count + 1))
+    instances = tuple(DeleteInstance(instance_id(CLUSTER_ID, number)) for number in range(1, count + 1))
+    assert step.actions == (*instances, DeleteCluster(CLUSTER_ID)), "the cluster goes in the same step"
+
+
+def test_teardown_with_final_snapshot_deletes_instances_and_cluster_with_its_snapshot() -> None:
+    step = plan_teardown(cluster(instance(1)), OWNER, final_snapshot="snap")
+
+    assert isinstance(step, Act)
+    assert step.actions == (DeleteInstance(instance_id(CLUSTER_ID, 1)), DeleteCluster(CLUSTER_ID, "snap"))
+
+
+def test_teardown_instances_already_deleting_cluster_deleted() -> None:
+    step = plan_teardown(cluster(instance(1, "deleting"), instance(2, "deleting")), OWNER)
+
+    assert isinstance(step, Act)
+    assert step.actions == (DeleteCluster(CLUSTER_ID),)
 
 
 def test_teardown_available_deleted_creating_left() -> None:
@@ -343,7 +358,7 @@ def test_teardown_available_deleted_creating_left() -> None:
     assert step.actions == (DeleteInstance(instance_id(CLUSTER_ID, 1)),)
 
 
-@pytest.mark.parametrize("status", ["creating", "deleting", "modifying"])
+@pytest.mark.parametrize("status", ["creating", "modifying"])
 def test_teardown_instance_changing_waits(status: str) -> None:
     step = plan_teardown(cluster(instance(1, status)), OWNER)
 
