@@ -50,7 +50,7 @@ def make_engine_resources() -> dict[str, str]:
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES})
     queue = sqs.create_queue(
-        QueueName=WAKE_UP_QUEUE, Attributes={"VisibilityTimeout": "180", "RedrivePolicy": redrive}
+        QueueName=WAKE_UP_QUEUE, Attributes={"VisibilityTimeout": "720", "RedrivePolicy": redrive}
     )["QueueUrl"]
     return {"REQUEST_TABLE": REQUEST_TABLE, "WAKE_UP_QUEUE_URL": queue, "DEAD_LETTER_QUEUE_URL": dlq}
 

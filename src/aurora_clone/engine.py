@@ -46,6 +46,7 @@ from aurora_clone.slot_lock import SlotLockBusyError
 from aurora_clone.wake_queue import WakeUpQueue
 from aurora_clone.wake_rules import (
     RECHECK_SECONDS,
+    START_GRACE_SECONDS,
     RdsHint,
     WakeUp,
     describe_lags,
@@ -166,6 +167,7 @@ class RequestEngine:
             dict(event),
             now + service_timeout(event.get("ResourceProperties") or {}),
             wake=self._new_id(),
+            started_at=now,
         )
         created, record = self.store.open(fresh, now)
         if created:
@@ -214,6 +216,8 @@ class RequestEngine:
                 if claim and not self.store.update(record, claim):
                     record = self._reload(record)
                     continue
+                if wake is not None and self.clock() - record.started_at < START_GRACE_SECONDS:
+                    return None, True  # the first step may still be running: only the chain moved on
                 self._start(_moved(record, claim))
                 return None, True
             job = record.job
@@ -247,10 +251,11 @@ class RequestEngine:
             return False
         job = outcome.job
         if job != record.job:
-            if not self.store.update(record, {"job": job}):
-                return True  # another invocation moved it on
             previous = record.job
-            record = replace(_moved(record, {}), job=job)
+            saved = self._write_pending(record, {"job": job}, based_on=previous)
+            if saved is None:
+                return True  # another invocation decided it first
+            record = replace(saved, job=job)
             if previous is None or previous.cluster_id != job.cluster_id:
                 self._own(job.cluster_id, record.token, now)
             if record.makes_clone and (previous is None or previous.cluster_id != job.cluster_id):
@@ -273,13 +278,29 @@ class RequestEngine:
                 return
             record = self.store.load(token)
 
+    def _write_pending(
+        self, record: RequestRecord, changes: Mapping[str, Any], *, based_on: Any
+    ) -> RequestRecord | None:
+        """Write ``changes`` to a pending record. When another invocation wrote first, write again over its
+        version only if the request is still pending with the job this decision was based on (it only moved
+        the fallback chain on, say); None when it was answered, superseded, or decided otherwise."""
+        for _ in range(MAX_CLAIM_TRIES):
+            if self.store.update(record, changes):
+                return _moved(record, changes)
+            fresh = self.store.load(record.token)
+            if fresh is None or fresh.state != "pending" or fresh.job != based_on:
+                return None
+            record = fresh
+        return None
+
     def _answer(self, record: RequestRecord, outcome: Done | Failed) -> None:
         body = response_body(record.event, outcome)
-        if not self.store.update(record, {"state": "answered", "answer": body}):
-            return  # answered, or moved on, by another invocation
-        answered = replace(_moved(record, {}), state="answered", answer=body)
-        if record.job is not None:
-            self.store.release_owner(record.job.cluster_id, record.token)
+        written = self._write_pending(record, {"state": "answered", "answer": body}, based_on=record.job)
+        if written is None:
+            return  # answered, superseded or moved on by another invocation
+        answered = replace(written, state="answered", answer=body)
+        if answered.job is not None:
+            self.store.release_owner(answered.job.cluster_id, answered.token)
         self._deliver(answered)
 
     def _deliver(self, record: RequestRecord) -> None:
@@ -306,7 +327,8 @@ class RequestEngine:
         """CloudFormation now knows the answered id; a torn-down clone is gone: neither needs finding."""
         physical_id = str(body.get("PhysicalResourceId", ""))
         job = record.job
-        if job is not None and job.kind == "teardown" and body.get("Status") == "SUCCESS":
+        # A teardown that answers SUCCESS, or a discarded replacement's (FAILED with the old id), has removed it.
+        if job is not None and job.kind == "teardown" and (body.get("Status") == "SUCCESS" or job.failure):
             self.store.forget_clone(record.resource_key, job.cluster_id)
         if physical_id:
             self.store.forget_clone(record.resource_key, physical_id)

@@ -69,6 +69,7 @@ class RequestStore:
             "version": _n(record.version),
             "state": _s(record.state),
             "wake": _s(record.wake),
+            "started_at": _n(record.started_at),
             "expires_at": _n(int(record.deadline + RECORD_KEEP_SECONDS)),
         }
         try:
@@ -98,6 +99,7 @@ class RequestStore:
             answer=json.loads(answer) if answer else None,
             delivered=item["delivered"]["BOOL"] if "delivered" in item else None,
             seen=item.get("seen", {}).get("S", ""),
+            started_at=float(item.get("started_at", {}).get("N", "0")),
         )
 
     def update(self, record: RequestRecord, changes: Mapping[str, Any], *, expires_at: float | None = None) -> bool:

@@ -25,6 +25,10 @@ FALLBACK_SECONDS = 30  # a pending request is looked at at least this often, wha
 RECHECK_SECONDS = 2  # after an event that Describe does not show yet (REFERENCE: eventual consistency)
 ANSWER_MARGIN_SECONDS = 15  # the answer must reach CloudFormation this long before its ServiceTimeout
 MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+# A request's first step may still be running this long after it began (the function's timeout, 120 s, and a
+# margin): a fallback that finds no job yet before then only keeps the chain going, so two first steps
+# never run at once.
+START_GRACE_SECONDS = 150
 
 _TOKEN = re.compile(r"[0-9a-f]{12}")
 _WAKE = re.compile(r"[0-9a-f]{32}")

@@ -99,7 +99,7 @@ def test_source_out_of_slots_next_stack_clones_the_pool_copy(
 
     stack = local.cloudformation.create_stack("needs-a-database", str(template))
 
-    assert stack.status == "CREATE_COMPLETE", stack.status_reason
+    assert stack.status == "CREATE_COMPLETE", [event.line() for event in stack.events]
     assert stack.outputs["SourceClusterId"] == copy_id
     assert stack.outputs["IsFullCopy"] == "false"
     clone = cluster(local, stack.outputs["ClusterId"])

@@ -14,6 +14,7 @@ import pytest
 from aurora_clone import handler as handler_module
 from aurora_clone.properties import MAX_USER_TAGS
 from aurora_clone.rds import RdsGateway
+from aurora_clone.wake_rules import START_GRACE_SECONDS
 from tests.cloudformation import FakeCloudFormation
 from tests.conftest import Source, cluster_ids, make_source
 from tests.moto_gaps import AwsGaps
@@ -178,7 +179,7 @@ class LambdaStopped(BaseException):
 
 
 def test_lambda_stopped_mid_create_leaves_the_request_to_its_next_wake_up(
-    cfn: FakeCloudFormation, world: AwsGaps, source: Source, monkeypatch: pytest.MonkeyPatch
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source, monkeypatch: pytest.MonkeyPatch, clock: Any
 ) -> None:
     original = RdsGateway.restore_clone
 
@@ -191,7 +192,10 @@ def test_lambda_stopped_mid_create_leaves_the_request_to_its_next_wake_up(
     with pytest.raises(LambdaStopped):
         cfn.send(event)
     monkeypatch.setattr(RdsGateway, "restore_clone", original)
+    cfn.step()  # a wake-up while the stopped invocation could still be running: it only keeps the chain going
     assert cfn.answer(cfn.sent(event)) is None
+    assert world.rds_calls["RestoreDBClusterToPointInTime"] == 1
+    clock.advance(START_GRACE_SECONDS)  # past the function's timeout: the first step is over, whatever it did
 
     answer = cfn.run(cfn.sent(event), world.advance)
 
