@@ -1,0 +1,81 @@
+"""The per-source slot lock in the request table: one holder at a time; a dead holder's lock is taken over by
+exactly one of the callers that find it stale."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from aurora_clone.request_store import RequestStore
+from aurora_clone.slot_lock import SlotLock, SlotLockBusyError
+from tests.conftest import FakeClock
+from tests.moto_gaps import AwsGaps
+
+STALE_AFTER = 120.0
+
+
+def lock(clock: FakeClock, wait_seconds: float = 0.0) -> SlotLock:
+    return SlotLock(
+        RequestStore(), wait_seconds=wait_seconds, stale_after=STALE_AFTER, clock=clock, sleep=clock.advance
+    )
+
+
+def test_second_holder_waits_then_gives_up_while_the_first_holds(world: AwsGaps, clock: FakeClock) -> None:
+    with (
+        lock(clock).hold("prod-db", "request-a"),
+        pytest.raises(SlotLockBusyError, match="prod-db"),
+        lock(clock, wait_seconds=5).hold("prod-db", "request-b"),
+    ):
+        pass
+
+
+def test_lock_is_free_again_once_released_and_other_sources_are_apart(world: AwsGaps, clock: FakeClock) -> None:
+    with lock(clock).hold("prod-db", "request-a"), lock(clock).hold("other-db", "request-b"):
+        pass
+    with lock(clock).hold("prod-db", "request-c"):
+        assert RequestStore().read_lock("slots/prod-db") == ("request-c", clock.now)
+
+
+def test_same_holder_takes_it_again_a_redelivered_request(world: AwsGaps, clock: FakeClock) -> None:
+    with lock(clock).hold("prod-db", "request-a"), lock(clock).hold("prod-db", "request-a"):
+        pass
+
+
+def test_two_callers_finding_a_lock_stale_only_one_takes_it_over(world: AwsGaps, clock: FakeClock) -> None:
+    store = RequestStore()
+    assert store.take_lock("slots/prod-db", "dead-holder", clock.now, keep_seconds=3600)
+    clock.advance(STALE_AFTER + 1)
+    seen_by_a = store.read_lock("slots/prod-db")
+    seen_by_b = store.read_lock("slots/prod-db")
+    assert seen_by_a is not None and seen_by_a == seen_by_b
+
+    took_a = store.take_over_lock("slots/prod-db", seen_by_a, "request-a", clock.now, keep_seconds=3600)
+    took_b = store.take_over_lock("slots/prod-db", seen_by_b, "request-b", clock.now, keep_seconds=3600)
+
+    assert (took_a, took_b) == (True, False)
+    assert store.read_lock("slots/prod-db") == ("request-a", clock.now)
+
+
+def test_concurrent_holders_never_overlap(world: AwsGaps) -> None:
+    inside: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    guard = threading.Lock()
+
+    def hold(holder: str) -> None:
+        with SlotLock(RequestStore(), wait_seconds=30).hold("prod-db", holder):
+            with guard:
+                inside.append(holder)
+                if len(inside) > 1:
+                    overlaps.append(tuple(inside))
+            with guard:
+                inside.remove(holder)
+
+    threads = [threading.Thread(target=hold, args=(f"request-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert overlaps == []
+    assert RequestStore().read_lock("slots/prod-db") is None
