@@ -1,17 +1,26 @@
 """Benchmark: N clone stacks created and deleted at once in the embedded AWS world.
 
-Run with ``./build.sh bench`` (not part of the tests). For each N it prints, in unscaled (emulated)
-seconds, the median and 95th percentile of:
-- create: the clone becoming usable (its writer instance ``available``) -> CloudFormation holding SUCCESS;
-- delete: RDS finishing the delete (cluster gone) -> CloudFormation holding the Delete's SUCCESS;
-and per clone lifecycle: RDS API calls, Lambda invocations and billed Lambda seconds (real seconds: the
-function runs at real speed); and the stacks that failed. RDS durations are drawn from a seeded, realistic
-distribution (``Durations.draw``), so runs are comparable.
+Run with ``./build.sh bench`` (not part of the tests). For each N it prints, in emulated seconds, the median
+and 95th percentile of:
+- create: the clone's writer becoming available (the moment RDS finished it, from its "Finished DB instance
+  backup" event's own Date, however late or lost that event is on its way) -> CloudFormation holding SUCCESS;
+- delete: RDS finishing the delete (cluster gone, from its event's Date) -> CloudFormation holding SUCCESS;
+and per clone lifecycle: RDS API calls, invocations of the clone function (CloudFormation requests, RDS
+events and wake-ups together) and its billed seconds (real seconds: the function runs at real speed); the
+stacks that failed; and what was left behind once the last wake-ups were consumed (clones, instances,
+pending request records, queued wake-ups, rules).
+
+RDS events reach the function as on AWS (``EventDelivery``: lag of median 1 s, 3 % lost, 2 % duplicated,
+Describe up to 2 s behind the event) unless told otherwise; ``--all-events-lost`` shows the fallback wake-ups
+alone. The default time scale is 1 (real time) with short RDS stages (``--durations short``), so the function's
+own run time does not inflate emulated seconds; what the request engine adds does not depend on how long RDS
+takes. ``--throttle`` turns RDS's request limit on (300 burst, 12/s).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import math
 import statistics
 import sys
@@ -21,10 +30,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aurora_clone.local.rds_rules import Durations, Throttling
 from aurora_clone.local.session import LocalSession
+from aurora_clone.local.world import EventDelivery
 
 ROOT = Path(__file__).resolve().parent.parent
 CLONES_PER_SOURCE = 13  # under Aurora's 15 clone slots, so every stack gets a real copy-on-write clone
+SHORT = Durations(
+    cluster_creating=5.0,
+    full_copy_creating=60.0,
+    cluster_backing_up=2.0,
+    cluster_modifying=5.0,
+    cluster_deleting=5.0,
+    backtracking=5.0,
+    cluster_other=5.0,
+    instance_creating=10.0,
+    instance_backing_up=3.0,
+    instance_modifying=10.0,
+    instance_deleting=5.0,
+    instance_other=5.0,
+)
+DURATIONS = {"short": SHORT, "realistic": Durations()}
 
 
 @dataclass
@@ -38,6 +64,8 @@ class Figures:
     invocations_per_clone: float
     billed_seconds_per_clone: float
     failed: int
+    left: int
+    leftovers: dict[str, list[str]]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -47,15 +75,30 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def run(stacks: int, time_scale: float, seed: int) -> Figures:
+def run(
+    stacks: int,
+    time_scale: float,
+    seed: int,
+    durations: Durations,
+    delivery: EventDelivery,
+    throttling: Throttling | None,
+) -> Figures:
     moments: dict[tuple[str, str], float] = {}  # (what, id) -> world time
     lock = threading.Lock()
 
-    def note(key: tuple[str, str], world: Any) -> None:
+    def note(key: tuple[str, str], when: float) -> None:
         with lock:
-            moments.setdefault(key, world.world_time())
+            moments.setdefault(key, when)
 
-    with LocalSession(str(ROOT / "template.yaml"), time_scale=time_scale, seed=seed, printer=lambda _: None) as local:
+    with LocalSession(
+        str(ROOT / "template.yaml"),
+        time_scale=time_scale,
+        durations=durations,
+        seed=seed,
+        throttling=throttling,
+        event_delivery=delivery,
+        printer=lambda _: None,
+    ) as local:
         world = local.world
         sources = [f"prod-db-{n}" for n in range(1, math.ceil(stacks / CLONES_PER_SOURCE) + 1)]
         for source in sources:
@@ -63,13 +106,15 @@ def run(stacks: int, time_scale: float, seed: int) -> Figures:
 
         def on_rds_event(event: dict[str, Any]) -> None:
             detail = event.get("detail", {})
-            if detail.get("EventID") == "RDS-EVENT-0002" and str(detail.get("SourceIdentifier", "")).endswith("-1"):
-                note(("usable", detail["SourceIdentifier"].removesuffix("-1")), world)  # writer backed up: usable
+            when = world.world_time_at(datetime.datetime.fromisoformat(detail.get("Date", "").replace("Z", "+00:00")))
+            identifier = str(detail.get("SourceIdentifier", ""))
+            if detail.get("EventID") == "RDS-EVENT-0002" and identifier.endswith("-1"):
+                note(("usable", identifier.removesuffix("-1")), when)  # the writer is backed up: usable
             elif detail.get("EventID") == "RDS-EVENT-0171":
-                note(("gone", detail["SourceIdentifier"]), world)
+                note(("gone", identifier), when)
 
-        world.subscribe(on_rds_event)
-        local.add_sink(lambda line: _on_stack_line(line, note, world))
+        world.watch_rds_events(on_rds_event)
+        local.add_sink(lambda line: _on_stack_line(line, note, world.world_time()))
         calls_before = sum(world.rds_calls.values())
         cloudformation = local.cloudformation
         example = str(ROOT / "example" / "template.yaml")
@@ -92,55 +137,72 @@ def run(stacks: int, time_scale: float, seed: int) -> Figures:
             thread.start()
         for thread in threads:
             thread.join()
+        rds_calls = sum(world.rds_calls.values()) - calls_before
+        # Waits for the last (stale) wake-ups, which the function's invocations count; it looks at RDS itself,
+        # so the RDS calls were counted before.
+        leftovers = local.settled_leftovers(world_seconds=300)
+        stats = local.lambdas.stats.get(local.clone_function_name()) if local.lambdas else None
 
         create = [
             moments[("created", s)] - moments[("usable", c)] for s, c in clone_of.items() if ("usable", c) in moments
         ]
         delete = [moments[("deleted", s)] - moments[("gone", c)] for s, c in clone_of.items() if ("gone", c) in moments]
-        stats = next(iter(local.lambdas.stats.values())) if local.lambdas else None
         return Figures(
             stacks=stacks,
             create_median=statistics.median(create) if create else math.nan,
             create_p95=percentile(create, 0.95),
             delete_median=statistics.median(delete) if delete else math.nan,
             delete_p95=percentile(delete, 0.95),
-            rds_calls_per_clone=(sum(world.rds_calls.values()) - calls_before) / stacks,
+            rds_calls_per_clone=rds_calls / stacks,
             invocations_per_clone=(stats.invocations if stats else 0) / stacks,
             billed_seconds_per_clone=(stats.billed_ms if stats else 0) / 1000 / stacks,
             failed=len(failed),
+            left=sum(len(names) for names in leftovers.values()),
+            leftovers=leftovers,
         )
 
 
-def _on_stack_line(line: str, note: Any, world: Any) -> None:
+def _on_stack_line(line: str, note: Any, now: float) -> None:
     """Stack events as printed: ``HH:MM:SS  stack  logical  type  STATUS  [reason]``."""
     parts = line.split()
     if len(parts) >= 5 and parts[3] == "Custom::AuroraClone":
         if parts[4] == "CREATE_COMPLETE":
-            note(("created", parts[1]), world)
+            note(("created", parts[1]), now)
         elif parts[4] == "DELETE_COMPLETE":
-            note(("deleted", parts[1]), world)
+            note(("deleted", parts[1]), now)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stacks", type=int, nargs="+", default=[1, 10, 50])
-    parser.add_argument("--time-scale", type=float, default=0.05, help="real seconds per emulated second")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stacks", type=int, nargs="+", default=[1, 10, 50], help="stacks at once (default 1 10 50)")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="real seconds per emulated second (1)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of every random draw (7)")
+    parser.add_argument("--durations", choices=sorted(DURATIONS), default="short", help="RDS stage lengths (short)")
+    parser.add_argument("--event-loss", type=float, default=0.03, help="fraction of RDS events lost (0.03)")
+    parser.add_argument("--all-events-lost", action="store_true", help="no RDS event arrives: the fallback alone")
+    parser.add_argument("--throttle", action="store_true", help="RDS's request limit on: 300 burst, 12/s")
     args = parser.parse_args(argv)
-    header = (
-        f"{'N':>3}  {'create p50':>10}  {'create p95':>10}  {'delete p50':>10}  {'delete p95':>10}  "
-        f"{'RDS calls':>9}  {'invocations':>11}  {'billed s':>8}  {'failed':>6}"
+    loss = 1.0 if args.all_events_lost else args.event_loss
+    delivery = EventDelivery(loss=loss, seed=args.seed)
+    throttling = Throttling() if args.throttle else None
+    print(
+        f"time scale {args.time_scale}, seed {args.seed}, {args.durations} RDS stages, events lost {loss:.0%}, "
+        f"throttling {'on' if throttling else 'off'}; latencies in emulated seconds, per-clone figures"
     )
-    print(f"time scale {args.time_scale}, seed {args.seed}; latencies in emulated seconds, per-clone figures")
-    print(header)
+    print(
+        f"{'N':>3}  {'create p50':>10}  {'create p95':>10}  {'delete p50':>10}  {'delete p95':>10}  "
+        f"{'RDS calls':>9}  {'invocations':>11}  {'billed s':>8}  {'failed':>6}  {'left':>4}"
+    )
     for stacks in args.stacks:
-        f = run(stacks, args.time_scale, args.seed)
+        f = run(stacks, args.time_scale, args.seed, DURATIONS[args.durations], delivery, throttling)
         print(
             f"{f.stacks:>3}  {f.create_median:>10.1f}  {f.create_p95:>10.1f}  {f.delete_median:>10.1f}  "
             f"{f.delete_p95:>10.1f}  {f.rds_calls_per_clone:>9.1f}  {f.invocations_per_clone:>11.1f}  "
-            f"{f.billed_seconds_per_clone:>8.2f}  {f.failed:>6}",
+            f"{f.billed_seconds_per_clone:>8.2f}  {f.failed:>6}  {f.left:>4}",
             flush=True,
         )
+        if f.left:
+            print(f"     left behind: {f.leftovers}", flush=True)
     return 0
 
 

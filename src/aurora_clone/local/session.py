@@ -119,6 +119,10 @@ class LocalSession:
         self.world.wait_until(lambda: not any(self.leftovers().values()), world_seconds)
         return self.leftovers()
 
+    def clone_function_name(self) -> str:
+        """The name of the function stack's Custom::AuroraClone function (its resource ``Function``)."""
+        return _resources_of(self.function_stack, "AWS::Serverless::Function").get("Function", "")
+
     def describe(self) -> dict[str, Any]:
         """Where the world is, for a user pointing the AWS CLI or their own tests at it."""
         return {"endpoint_url": self.world.endpoint_url, "ca_bundle": self.world.ca_bundle, **self.world.client_env()}

@@ -106,17 +106,21 @@ class EventDelivery:
     events on EventBridge": late or missing). Each event is late by a lognormal lag of median ``lag_median``
     world seconds (spread ``lag_sigma``, so a few take several times as long), ``loss`` of them never arrive
     and ``duplicate`` arrive twice (each copy with a lag of its own), so some arrive out of order. Drawn with
-    ``random.Random(seed)``; without a seed, the world's. Other events (``PutEvents``) arrive at once."""
+    ``random.Random(seed)``; without a seed, the world's. Other events (``PutEvents``) arrive at once.
+
+    ``describe_lag``: RDS is eventually consistent, so Describe calls show the status an event announces up
+    to this many world seconds after the stage ended (``RdsRules``' describe lag)."""
 
     lag_median: float = 1.0
     lag_sigma: float = 0.8
     loss: float = 0.03
     duplicate: float = 0.02
     seed: int | None = None
+    describe_lag: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.lag_median < 0 or self.lag_sigma < 0:
-            raise ValueError("lag_median and lag_sigma must not be negative")
+        if self.lag_median < 0 or self.lag_sigma < 0 or self.describe_lag < 0:
+            raise ValueError("lag_median, lag_sigma and describe_lag must not be negative")
         if not (0 <= self.loss <= 1 and 0 <= self.duplicate <= 1):
             raise ValueError("loss and duplicate are fractions from 0 to 1")
 
@@ -136,7 +140,7 @@ class EventDelivery:
         return [self.lag(rng) for _ in range(copies)]
 
 
-IMMEDIATE_DELIVERY = EventDelivery(lag_median=0.0, loss=0.0, duplicate=0.0)
+IMMEDIATE_DELIVERY = EventDelivery(lag_median=0.0, loss=0.0, duplicate=0.0, describe_lag=0.0)
 
 
 class _QuietHandler(WSGIRequestHandler):  # type: ignore[misc]  # werkzeug is not followed
@@ -231,6 +235,7 @@ class LocalAws:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._callbacks: list[Callable[[dict[str, Any]], None]] = []
+        self._watchers: list[Callable[[dict[str, Any]], None]] = []
         self._callbacks_lock = threading.Lock()
         self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
 
@@ -243,7 +248,12 @@ class LocalAws:
         self._pace = WorldPace(self.time_scale)
         rng = random.Random(self.seed) if self.seed is not None else None
         rules = RdsRules(
-            self._pace, durations=self.durations, rng=rng, throttling=self.throttling, notify=self._outbox.put
+            self._pace,
+            durations=self.durations,
+            rng=rng,
+            throttling=self.throttling,
+            notify=self._outbox.put,
+            describe_lag=self.event_delivery.describe_lag,
         )
         rules.rds_calls = self.rds_calls
         try:
@@ -332,6 +342,7 @@ class LocalAws:
                     while due:
                         self._hand_over(heapq.heappop(due)[2])
                     return
+                self._watch(event)
                 for lag in self._lags(event, delivery, rng):
                     heapq.heappush(due, (self.world_time() + lag, next(order), event))
             while due and due[0][0] <= self.world_time():
@@ -348,6 +359,15 @@ class LocalAws:
             LOGGER.info("RDS event lost on its way: %s %s", detail.get("EventID"), detail.get("SourceIdentifier"))
         self.event_counts["duplicated"] += max(0, len(lags) - 1)
         return lags
+
+    def _watch(self, event: dict[str, Any]) -> None:
+        with self._callbacks_lock:
+            watchers = list(self._watchers)
+        for watcher in watchers:
+            try:
+                watcher(event)
+            except Exception:
+                LOGGER.exception("event watcher failed")
 
     def _hand_over(self, event: dict[str, Any]) -> None:
         if event.get("source") == "aws.rds":
@@ -394,6 +414,10 @@ class LocalAws:
 
     # -- time -----------------------------------------------------------------------------------------
 
+    def world_time_at(self, moment: datetime.datetime) -> float:
+        """The world time (emulated seconds since the start) of a world date, such as an RDS event's ``Date``."""
+        return (moment - self._pace.wall_at(0.0)).total_seconds()
+
     def world_time(self) -> float:
         """Emulated seconds since the world started (real seconds divided by the time scale)."""
         return self._pace.now()
@@ -412,6 +436,11 @@ class LocalAws:
             time.sleep(POLL_SECONDS)
 
     # -- events and RDS -------------------------------------------------------------------------------
+
+    def watch_rds_events(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback`` with every event as it is sent, before the delivery's lag or loss (for measuring)."""
+        with self._callbacks_lock:
+            self._watchers.append(callback)
 
     def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call ``callback`` with every event put on a default bus from now on (RDS events, ``PutEvents``)."""
