@@ -392,8 +392,9 @@ def test_function_stack_template_order() -> None:
     order = creation_order(dependencies(template, resources))
 
     assert order.index("LogGroup") < order.index("FunctionRole") < order.index("Function")
-    assert order.index("Function") < order.index("PollRulePolicy")
-    assert order.index("Function") < order.index("PollRulePermission")
+    assert order.index("RequestTable") < order.index("RequestEnginePolicy") < order.index("WakeUpMapping")
+    assert order.index("WakeUpDeadLetterQueue") < order.index("WakeUpQueue") < order.index("WakeUpMapping")
+    assert order.index("Function") < order.index("RdsEventRule") < order.index("RdsEventPermission")
 
 
 # -- outputs and imports ------------------------------------------------------------------------------------
