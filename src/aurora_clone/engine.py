@@ -51,6 +51,7 @@ from aurora_clone.wake_rules import (
     WakeUp,
     describe_lags,
     fallback_delay,
+    next_look_interval,
     out_of_time,
     parse_rds_event,
     parse_wake_up,
@@ -185,14 +186,21 @@ class RequestEngine:
             self._advance(record, rewake=True)
 
     def _start(self, record: RequestRecord) -> None:
-        """The request's first step: decide its job (and restore, modify or start deleting)."""
+        """The request's first step: decide its job (and restore, modify or start deleting). A transient
+        failure marks the step as over, so the next wake-up starts it again at once."""
         request = Request.from_event(record.event)
         first_step = {
             "Create": self.resource.create,
             "Update": self.resource.update,
             "Delete": self.resource.delete,
         }[record.request_type]
-        self._settle(record, first_step(request))
+        try:
+            outcome = first_step(request)
+        except Exception as error:
+            if is_transient_failure(error):
+                self._write_pending(record, {"started_at": 0}, based_on=None)
+            raise
+        self._settle(record, outcome)
 
     def _look_after_event(self, record: RequestRecord, hint: RdsHint) -> None:
         cluster, pending = self._advance(record)
@@ -208,21 +216,31 @@ class RequestEngine:
         for _ in range(MAX_CLAIM_TRIES):
             moves_chain = wake is not None or rewake
             claim: dict[str, Any] = {}
-            if moves_chain:
-                claim["wake"] = self._new_id()
-                # Sent before the claim is written: a claim without its message would end the chain.
-                self.queue.send(WakeUp(record.token, claim["wake"]), fallback_delay(self.clock(), record.deadline))
             if record.job is None:
+                if moves_chain:
+                    claim["wake"] = self._new_id()
+                    # Sent before the claim is written: a claim without its message would end the chain.
+                    delay = fallback_delay(self.clock(), record.deadline)
+                    self.queue.send(WakeUp(record.token, claim["wake"]), delay)
                 if claim and not self.store.update(record, claim):
                     record = self._reload(record)
                     continue
                 if wake is not None and self.clock() - record.started_at < START_GRACE_SECONDS:
                     return None, True  # the first step may still be running: only the chain moved on
-                self._start(_moved(record, claim))
+                started = self._write_pending(_moved(record, claim), {"started_at": self.clock()}, based_on=None)
+                if started is not None:
+                    self._start(started)
                 return None, True
             job = record.job
             look = self.resource.look(job, Request.from_event(record.event))
             claim["seen"] = look_summary(look)
+            if moves_chain:
+                # Sent before the claim is written (a claim without its message would end the chain), and
+                # sooner when the last stage is under way (its event may be lost).
+                claim["wake"] = self._new_id()
+                interval = next_look_interval(job.kind, look.cluster)
+                delay = fallback_delay(self.clock(), record.deadline, interval)
+                self.queue.send(WakeUp(record.token, claim["wake"]), delay)
             if moves_chain or _acts(look):
                 if not self.store.update(record, claim):
                     if not moves_chain:

@@ -22,6 +22,7 @@ CLOUDFORMATION_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "
 RDS_DETAIL_TYPES = frozenset({"RDS DB Cluster Event", "RDS DB Instance Event"})
 
 FALLBACK_SECONDS = 30  # a pending request is looked at at least this often, whatever events say
+LAST_STAGE_SECONDS = 10  # ... and this often once its last stage is under way: its event may be lost
 RECHECK_SECONDS = 2  # after an event that Describe does not show yet (REFERENCE: eventual consistency)
 ANSWER_MARGIN_SECONDS = 15  # the answer must reach CloudFormation this long before its ServiceTimeout
 MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
@@ -171,6 +172,27 @@ def describe_lags(hint: RdsHint, cluster: ClusterView | None) -> bool:
         i.identifier == hint.identifier and (i.status == left or (left == "backing-up" and i.status == "creating"))
         for i in cluster.instances
     )
+
+
+def next_look_interval(job_kind: str, cluster: ClusterView | None) -> int:
+    """How soon the fallback looks again: sooner while the request's last stage is under way (a clone being
+    deleted; a clone whose instances all exist and only finish their backup or a change), so that a lost
+    event costs seconds rather than the full interval.
+
+    >>> next_look_interval("teardown", ClusterView("c", "deleting", "aurora-mysql"))
+    10
+    >>> next_look_interval("converge", ClusterView("c", "creating", "aurora-mysql"))
+    30
+    """
+    if cluster is None:
+        return FALLBACK_SECONDS
+    if job_kind == "teardown":
+        return LAST_STAGE_SECONDS if cluster.status == "deleting" else FALLBACK_SECONDS
+    finishing = {"backing-up", "modifying", "backtracking"}
+    statuses = {instance.status for instance in cluster.instances}
+    if cluster.status == "available" and statuses and statuses <= {"available"} | finishing and statuses & finishing:
+        return LAST_STAGE_SECONDS
+    return FALLBACK_SECONDS
 
 
 def out_of_time(now: float, deadline: float) -> bool:

@@ -18,25 +18,25 @@ def create_clone(cfn: FakeCloudFormation, world: AwsGaps, properties: dict[str, 
     return answer
 
 
-def test_delete_removes_instances_then_cluster_and_answers_when_gone(
+def test_delete_removes_instances_and_cluster_in_one_step_and_answers_when_gone(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source
 ) -> None:
     properties = {"SourceClusterId": source.identifier, "InstanceCount": "2"}
     clone_id = create_clone(cfn, world, properties)["PhysicalResourceId"]
 
     sent = cfn.send(cfn.event("Delete", properties, physical_id=clone_id))
-    seen_cluster_deleting_with_instances = False
-    while cfn.answer(sent) is None:
-        clone = describe_cluster(clone_id)
-        if clone is not None and clone["Status"] == "deleting" and clone["DBClusterMembers"]:
-            seen_cluster_deleting_with_instances = True
-        world.advance()
-        cfn.wake_up()
 
-    answer = cfn.answer(sent)
-    assert answer is not None and answer["Status"] == "SUCCESS"
+    # RDS accepts the cluster's delete once every instance is being deleted (it refuses it otherwise), and
+    # removes the cluster after its last instance: one step, no round of waiting in between.
+    assert world.rds_calls["DeleteDBInstance"] == 2 and world.rds_calls["DeleteDBCluster"] == 1
+    assert {i: s for i, s in world.transitional().items() if i.startswith(clone_id)} == {
+        clone_id: "deleting",
+        f"{clone_id}-1": "deleting",
+        f"{clone_id}-2": "deleting",
+    }
+    answer = cfn.run(sent)
+    assert answer["Status"] == "SUCCESS"
     assert answer["PhysicalResourceId"] == clone_id
-    assert not seen_cluster_deleting_with_instances
     assert cluster_ids() == {source.identifier}
     assert instance_ids() == {source.writer}
     assert world.rds_calls["DeleteDBCluster"] == 1

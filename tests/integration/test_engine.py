@@ -12,6 +12,7 @@ import pytest
 from botocore.config import Config
 
 from aurora_clone.naming import request_token
+from aurora_clone.rds import RdsError
 from tests.cloudformation import FakeCloudFormation
 from tests.conftest import Source, cluster_ids, describe_cluster, instance_ids
 from tests.moto_gaps import AwsGaps
@@ -236,4 +237,20 @@ def test_answer_refused_by_cloudformation_then_its_delete_with_a_made_up_id_remo
     assert delete["Status"] == "SUCCESS"
     assert clone_id not in cluster_ids()
     assert cluster_ids() == {source.identifier}
+    assert cfn.nothing_left()
+
+
+def test_transient_error_in_the_first_step_is_started_again_by_the_next_wake_up(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("aurora_clone.rds.CLIENT_CONFIG", Config(retries={"mode": "adaptive", "max_attempts": 2}))
+    world.fail_next("RestoreDBClusterToPointInTime", times=3, status=503, code="ServiceUnavailable")
+    event = cfn.event("Create", {"SourceClusterId": source.identifier})
+
+    with pytest.raises(RdsError):
+        cfn.send(event)  # the invocation fails, as Lambda would see it (and retry it)
+
+    answer = cfn.run(cfn.sent(event))
+    assert answer["Status"] == "SUCCESS"
+    assert len(cluster_ids() - {source.identifier}) == 1
     assert cfn.nothing_left()

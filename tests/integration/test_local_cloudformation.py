@@ -182,7 +182,7 @@ def test_function_stack_deploys_request_table_wake_up_queues_mapping_and_event_r
     queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     dead_letter = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["All"])["Attributes"]
     assert (queue["VisibilityTimeout"], queue["MessageRetentionPeriod"], queue["SqsManagedSseEnabled"]) == (
-        "180",
+        "720",
         "86400",
         "true",
     )

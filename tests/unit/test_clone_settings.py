@@ -411,11 +411,11 @@ def test_teardown_cluster_busy_without_instances_waits(status: str) -> None:
     assert isinstance(step, Wait)
 
 
-def test_teardown_instances_first_even_with_final_snapshot() -> None:
+def test_teardown_instances_then_cluster_with_its_final_snapshot() -> None:
     step = plan_teardown(cluster(writer()), OWNER, "my-clone-final-01234567")
 
     assert isinstance(step, Act)
-    assert step.actions == (DeleteInstance(instance_id(CLONE, 1)),)
+    assert step.actions == (DeleteInstance(instance_id(CLONE, 1)), DeleteCluster(CLONE, "my-clone-final-01234567"))
 
 
 @pytest.mark.parametrize(

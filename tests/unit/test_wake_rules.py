@@ -10,11 +10,13 @@ from aurora_clone.clone_state import ClusterView, InstanceView
 from aurora_clone.wake_rules import (
     ANSWER_MARGIN_SECONDS,
     FALLBACK_SECONDS,
+    LAST_STAGE_SECONDS,
     RdsHint,
     WakeUp,
     describe_lags,
     fallback_delay,
     invocation_kind,
+    next_look_interval,
     out_of_time,
     parse_rds_event,
     parse_wake_up,
@@ -144,3 +146,23 @@ def test_fallback_comes_every_interval_and_last_just_before_the_answer_margin() 
 def test_out_of_time_only_inside_the_answer_margin() -> None:
     assert not out_of_time(1000 - ANSWER_MARGIN_SECONDS - 0.001, 1000)
     assert out_of_time(1000 - ANSWER_MARGIN_SECONDS, 1000)
+
+
+@pytest.mark.parametrize(
+    "kind,seen,interval",
+    [
+        ("teardown", cluster("deleting", ("qa-db-1", "deleting")), LAST_STAGE_SECONDS),
+        ("teardown", cluster("available", ("qa-db-1", "available")), FALLBACK_SECONDS),
+        ("teardown", None, FALLBACK_SECONDS),
+        ("converge", cluster("available", ("qa-db-1", "backing-up")), LAST_STAGE_SECONDS),
+        ("converge", cluster("available", ("qa-db-1", "available"), ("qa-db-2", "modifying")), LAST_STAGE_SECONDS),
+        ("converge", cluster("available", ("qa-db-1", "creating")), FALLBACK_SECONDS),
+        ("converge", cluster("available", ("qa-db-1", "backing-up"), ("qa-db-2", "creating")), FALLBACK_SECONDS),
+        ("converge", cluster("available"), FALLBACK_SECONDS),
+        ("converge", cluster("backing-up"), FALLBACK_SECONDS),
+    ],
+)
+def test_next_look_sooner_only_while_the_last_stage_is_under_way(
+    kind: str, seen: ClusterView | None, interval: int
+) -> None:
+    assert next_look_interval(kind, seen) == interval
