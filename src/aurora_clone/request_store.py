@@ -208,24 +208,14 @@ class RequestStore:
 
     def take_lock(self, name: str, holder: str, now: float, keep_seconds: float) -> bool:
         """Take the lock if it is free or already ``holder``'s; False when someone else holds it."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **_key(_lock_pk(name), "lock"),
-                    "holder": _s(holder),
-                    "since": _n(now),
-                    "expires_at": _n(int(now + keep_seconds)),
-                },
-                ConditionExpression="attribute_not_exists(pk) OR #holder = :holder",
-                ExpressionAttributeNames={"#holder": "holder"},
-                ExpressionAttributeValues={":holder": _s(holder)},
-            )
-        except ClientError as error:
-            if error_code(error) == _CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return self._put_lock(
+            name,
+            holder,
+            now,
+            keep_seconds,
+            "attribute_not_exists(pk) OR #holder = :holder",
+            {":holder": _s(holder)},
+        )
 
     def read_lock(self, name: str) -> tuple[str, float] | None:
         item = self._client.get_item(TableName=self._table, Key=_key(_lock_pk(name), "lock"), ConsistentRead=True).get(
@@ -236,6 +226,20 @@ class RequestStore:
     def take_over_lock(self, name: str, seen: tuple[str, float], holder: str, now: float, keep_seconds: float) -> bool:
         """Take a stale lock from its (dead) holder: only if it is still exactly as ``seen``, so of two
         callers that both found it stale only one gets it."""
+        return self._put_lock(
+            name,
+            holder,
+            now,
+            keep_seconds,
+            "#holder = :seen_holder AND #since = :seen_since",
+            {":seen_holder": _s(seen[0]), ":seen_since": _n(seen[1])},
+        )
+
+    def _put_lock(
+        self, name: str, holder: str, now: float, keep_seconds: float, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """Write ``holder`` into the lock if ``condition`` holds; False when it does not."""
+        names = {alias: field for alias, field in (("#holder", "holder"), ("#since", "since")) if alias in condition}
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -245,9 +249,9 @@ class RequestStore:
                     "since": _n(now),
                     "expires_at": _n(int(now + keep_seconds)),
                 },
-                ConditionExpression="#holder = :seen_holder AND #since = :seen_since",
-                ExpressionAttributeNames={"#holder": "holder", "#since": "since"},
-                ExpressionAttributeValues={":seen_holder": _s(seen[0]), ":seen_since": _n(seen[1])},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error_code(error) == _CONDITION_FAILED:

@@ -254,3 +254,24 @@ def test_transient_error_in_the_first_step_is_started_again_by_the_next_wake_up(
     assert answer["Status"] == "SUCCESS"
     assert len(cluster_ids() - {source.identifier}) == 1
     assert cfn.nothing_left()
+
+
+def test_every_mistake_of_a_template_is_answered_in_the_first_invocation_and_nothing_is_made(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source
+) -> None:
+    properties = {
+        "SourceClusterId": source.identifier,
+        "InstanceClas": "db.r6g.large",
+        "InstanceClass": "db.r6g.huge",
+        "Tags": [{"Key": "team", "Value": {"name": "qa"}}],
+    }
+
+    sent = cfn.send(cfn.event("Create", properties))
+
+    answer = cfn.answer(sent)
+    assert answer is not None and answer["Status"] == "FAILED"
+    for named in ("'InstanceClas'", "did you mean 'InstanceClass'", "db.r6g.huge", "Tags[0].Value"):
+        assert named in answer["Reason"]
+    assert world.rds_calls["RestoreDBClusterToPointInTime"] == 0
+    assert cluster_ids() == {source.identifier}
+    assert cfn.nothing_left()

@@ -363,22 +363,14 @@ class LocalAws:
     def _watch(self, event: dict[str, Any]) -> None:
         with self._callbacks_lock:
             watchers = list(self._watchers)
-        for watcher in watchers:
-            try:
-                watcher(event)
-            except Exception:
-                LOGGER.exception("event watcher failed")
+        _call_each(watchers, event, "event watcher")
 
     def _hand_over(self, event: dict[str, Any]) -> None:
         if event.get("source") == "aws.rds":
             self.event_counts["delivered"] += 1
         with self._callbacks_lock:
             callbacks = list(self._callbacks)
-        for callback in callbacks:
-            try:
-                callback(event)
-            except Exception:
-                LOGGER.exception("event subscriber failed")
+        _call_each(callbacks, event, "event subscriber")
 
     # -- clients --------------------------------------------------------------------------------------
 
@@ -489,3 +481,12 @@ class LocalAws:
             writer.status = "available"
             arn: str = cluster.db_cluster_arn
         return arn
+
+
+def _call_each(callbacks: list[Callable[[dict[str, Any]], None]], event: dict[str, Any], what: str) -> None:
+    """Hand ``event`` to each callback; one that fails is logged and the others still get it."""
+    for callback in callbacks:
+        try:
+            callback(event)
+        except Exception:
+            LOGGER.exception("%s failed", what)
