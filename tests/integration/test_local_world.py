@@ -167,6 +167,18 @@ def test_delete_writer_then_cluster_is_gone_once_the_writer_is(aws: LocalAws, rd
     assert rds.describe_db_instances()["DBInstances"] == []
 
 
+def test_cluster_deleted_event_is_dated_when_it_went_not_before_its_last_instance(aws: LocalAws, rds: Any) -> None:
+    heard: list[dict[str, Any]] = []
+    aws.subscribe(heard.append)
+    aws.create_source_cluster(SOURCE)
+    rds.delete_db_instance(DBInstanceIdentifier=f"{SOURCE}-writer", SkipFinalSnapshot=True)
+    rds.delete_db_cluster(DBClusterIdentifier=SOURCE, SkipFinalSnapshot=True)
+
+    assert aws.wait_until(lambda: len(heard) == 2, world_seconds=1000)
+    dates = {event["detail"]["EventID"]: event_date(event) for event in heard}
+    assert dates["RDS-EVENT-0171"] >= dates["RDS-EVENT-0003"]  # the cluster's own stage (60 s) ended earlier
+
+
 # -- refusals -----------------------------------------------------------------------------------------
 
 

@@ -529,6 +529,9 @@ class RdsRules:
                 return
             if status == DELETING:
                 del backend.databases[key]
+                cluster = backend.clusters.get(getattr(instance, "db_cluster_identifier", None) or "")
+                if cluster is not None:  # a cluster waiting for its members goes at this moment at the earliest
+                    cluster._aurora_members_gone_at = max(due, getattr(cluster, "_aurora_members_gone_at", due))
                 self._publish(rds_events.INSTANCE_DELETED, instance, due)
                 return
             following = INSTANCE_NEXT_STATUS[status]
@@ -558,7 +561,8 @@ class RdsRules:
                     return  # gone once its last instance is
                 del backend.clusters[key]
                 _drop_automated_snapshots(backend, cluster)
-                self._publish(rds_events.CLUSTER_DELETED, cluster, due)
+                gone = max(due, getattr(cluster, "_aurora_members_gone_at", due))
+                self._publish(rds_events.CLUSTER_DELETED, cluster, gone)
                 return
             following = CLUSTER_NEXT_STATUS[status]
             if status == CREATING:
