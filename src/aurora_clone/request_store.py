@@ -72,13 +72,9 @@ class RequestStore:
             "started_at": _n(record.started_at),
             "expires_at": _n(int(record.deadline + RECORD_KEEP_SECONDS)),
         }
-        try:
-            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as error:
-            if error_code(error) != _CONDITION_FAILED:
-                raise
-            return False, self.load(record.token)
-        return True, record
+        if self._conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)"):
+            return True, record
+        return False, self.load(record.token)
 
     def load(self, token: str) -> RequestRecord | None:
         item = self._client.get_item(
@@ -123,20 +119,14 @@ class RequestStore:
             values[f":v{number}"] = _typed(value)
             sets.append(f"#f{number} = :v{number}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(_request_pk(record.token), "request"),
-                UpdateExpression=expression,
-                ConditionExpression="#version = :seen_version",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if error_code(error) == _CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return self._conditional(
+            "update_item",
+            Key=_key(_request_pk(record.token), "request"),
+            UpdateExpression=expression,
+            ConditionExpression="#version = :seen_version",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def pending_requests(self) -> list[str]:
         """Tokens of every request not yet answered (a scan: for the leftovers check and the CLI only)."""
@@ -240,41 +230,42 @@ class RequestStore:
     ) -> bool:
         """Write ``holder`` into the lock if ``condition`` holds; False when it does not."""
         names = {alias: field for alias, field in (("#holder", "holder"), ("#since", "since")) if alias in condition}
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    **_key(_lock_pk(name), "lock"),
-                    "holder": _s(holder),
-                    "since": _n(now),
-                    "expires_at": _n(int(now + keep_seconds)),
-                },
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if error_code(error) == _CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return self._conditional(
+            "put_item",
+            Item={
+                **_key(_lock_pk(name), "lock"),
+                "holder": _s(holder),
+                "since": _n(now),
+                "expires_at": _n(int(now + keep_seconds)),
+            },
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def release_lock(self, name: str, holder: str) -> None:
         self._delete_if(_key(_lock_pk(name), "lock"), "holder", holder)
 
     def _delete_if(self, key: dict[str, Any], attribute: str, value: str) -> None:
         """Delete the item if its ``attribute`` still is ``value``."""
+        self._conditional(
+            "delete_item",
+            Key=key,
+            ConditionExpression="#attribute = :value",
+            ExpressionAttributeNames={"#attribute": attribute},
+            ExpressionAttributeValues={":value": _s(value)},
+        )
+
+    def _conditional(self, operation: str, **request: Any) -> bool:
+        """One conditional write to the table; False when its condition did not hold (another writer came
+        first), any other error raised."""
         try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key=key,
-                ConditionExpression="#attribute = :value",
-                ExpressionAttributeNames={"#attribute": attribute},
-                ExpressionAttributeValues={":value": _s(value)},
-            )
+            getattr(self._client, operation)(TableName=self._table, **request)
         except ClientError as error:
-            if error_code(error) != _CONDITION_FAILED:
-                raise
+            if error_code(error) == _CONDITION_FAILED:
+                return False
+            raise
+        return True
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
