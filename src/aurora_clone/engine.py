@@ -24,7 +24,6 @@ request is answered FAILED for lack of time only at the last look its deadline a
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -32,6 +31,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from aurora_clone import clock as process_clock
 from aurora_clone.aws_errors import is_transient
 from aurora_clone.cfn.response import ResponseNotDeliveredError, put_response, response_body
 from aurora_clone.clone_state import ClusterView
@@ -82,7 +82,7 @@ class RequestEngine:
         store: RequestStore,
         queue: WakeUpQueue,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = process_clock.now,
         sender: Callable[[str, dict[str, Any]], None] = put_response,
         new_id: Callable[[], str] = new_wake_id,
     ) -> None:

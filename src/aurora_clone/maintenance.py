@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -34,6 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aurora_clone import clock as process_clock
 from aurora_clone.logs import SERVICE
 from aurora_clone.ownership import LOGICAL_ID_TAG, STACK_ID_TAG
 from aurora_clone.pool.plan import PoolConfigError, PoolPlan, PoolPolicy, parse_pool_config, plan_pool
@@ -224,7 +225,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     An unreadable or invalid document fails the invocation (nothing can be done without it); a missing
     one means there are no pools.
     """
-    now = datetime.now(UTC)
+    now = process_clock.utcnow()
     rds = RdsGateway()
     summary: dict[str, Any] = {"pools": [], "errors": 0}
     enabled, grace, dry_run = sweep_settings()

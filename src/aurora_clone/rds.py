@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aurora_clone import clock as process_clock
 from aurora_clone.aws_errors import error_code, error_message, is_transient
 from aurora_clone.clone_state import ClusterView, InstanceView
 from aurora_clone.pool.model import ClusterFacts, Snapshot
@@ -253,7 +254,7 @@ class RdsGateway:
                     status=raw.get("Status", ""),
                     engine=raw.get("Engine", ""),
                     clone_group_id=raw.get("CloneGroupId") or None,
-                    created=raw.get("ClusterCreateTime") or datetime.now(UTC),
+                    created=raw.get("ClusterCreateTime") or process_clock.utcnow(),
                     tags=_tags(raw.get("TagList")),
                     instance_count=len(raw.get("DBClusterMembers", [])),
                 )

@@ -9,7 +9,6 @@ timeout) is raised, never answered: the request is tried again at its next wake-
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from aurora_clone import clock as process_clock
 from aurora_clone.changes import (
     CLUSTER_PARAMETER_GROUP,
     INSTANCE_PARAMETER_GROUP,
@@ -171,7 +171,7 @@ class CloneResource:
     def __init__(
         self,
         rds: RdsGateway,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = process_clock.now,
         slot_lock: SlotLock | None = None,
         slot_limit: int = CLONE_SLOT_LIMIT,
         unanswered_clone: Callable[[Request], str | None] | None = None,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from aurora_clone import clock as process_clock
 from aurora_clone.request_store import RequestStore
 
 
@@ -30,7 +31,7 @@ class SlotLock:
         wait_seconds: float = 20.0,
         stale_after: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = process_clock.now,
     ) -> None:
         self._store = store or RequestStore()
         self._wait = wait_seconds

@@ -51,6 +51,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.backends import get_backend
 
+from aurora_clone import clock as process_clock
 from aurora_clone.local.queue_poller import QueueMapping
 from aurora_clone.local.template import (
     AttributeNotFoundError,
@@ -705,8 +706,6 @@ class LocalCloudFormation:
             # would not resolve.
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
-        # World time 0 shown as the wall-clock time the world started, so event times read like a clock.
-        self._clock_origin = time.time() - world.to_real(world.world_time())
 
     # -- queries ----------------------------------------------------------------------------------------
 
@@ -1326,7 +1325,8 @@ class LocalCloudFormation:
     # -- events -------------------------------------------------------------------------------------------
 
     def _now(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self._clock_origin + self._world.world_time())
+        """The world's date (the process reads the world's clock while the world runs), in UTC."""
+        return process_clock.utcnow()
 
     def _record(self, stack: LocalStack, event: StackEvent) -> None:
         with self._lock:

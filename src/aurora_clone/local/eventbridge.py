@@ -24,7 +24,6 @@ EventBridge does: an event skipped there would be an event lost.
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import queue
@@ -38,6 +37,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 from moto.backends import get_backend
+
+from aurora_clone import clock as process_clock
 
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -212,7 +213,7 @@ class EventBridgePlayer:
             "detail-type": "Scheduled Event",
             "source": "aws.events",
             "account": self._world.account_id,
-            "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": process_clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self._world.region,
             "resources": [rule.arn],
             "detail": {},

@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,8 @@ class Pace(Protocol):
 
     def now(self) -> float: ...
 
+    def wall_at(self, moment: float) -> datetime.datetime: ...
+
 
 class SqsClock(Protocol):
     def millis(self) -> float: ...
@@ -55,15 +58,14 @@ class SqsClock(Protocol):
     def seconds(self) -> float: ...
 
 
-class WorldClock:
-    """The world's date in Unix time: the real time the world started plus the world seconds since."""
+class PaceClock:
+    """The world's date in Unix time, as the pace gives it (a ``WorldPace``: the world clock)."""
 
     def __init__(self, pace: Pace) -> None:
         self._pace = pace
-        self._epoch = time.time() - pace.now()
 
     def seconds(self) -> float:
-        return self._epoch + self._pace.now()
+        return self._pace.wall_at(self._pace.now()).timestamp()
 
     def millis(self) -> float:
         return self.seconds() * 1000.0
@@ -93,7 +95,7 @@ class ManualClock:
 
 def install_queue_rules(stack: ExitStack, pace: Pace, *, manual: bool) -> None:
     """Install the rules until ``stack`` closes; ``manual``: ``pace`` is a ManualPace. See the module docstring."""
-    clock: SqsClock = ManualClock(pace) if manual else WorldClock(pace)
+    clock: SqsClock = ManualClock(pace) if manual else PaceClock(pace)
     stack.enter_context(mock.patch.object(sqs_models, "unix_time_millis", lambda *_: clock.millis()))
     if not manual:
         stack.enter_context(mock.patch.object(sqs_models, "unix_time", lambda *_: clock.seconds()))

@@ -135,6 +135,7 @@ from moto.rds.exceptions import (
 from moto.rds.models import DBCluster, DBInstance, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
+from aurora_clone.clock import WorldClock
 from aurora_clone.local import events as rds_events
 from aurora_clone.local import orderable
 from aurora_clone.local.events import RdsEventKind
@@ -318,17 +319,16 @@ class ManualPace:
 
 
 class WorldPace:
-    """World time: real seconds since the start divided by ``time_scale``; dates start at the real date."""
+    """World time: the world clock's seconds since the start; dates are the world clock's (``aurora_clone.clock``)."""
 
     def __init__(self, time_scale: float) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.time_scale = time_scale
-        self._started = time.monotonic()
-        self._epoch = datetime.datetime.now(datetime.UTC)
+        self.clock = WorldClock(epoch=time.time(), scale=time_scale)
 
     def now(self) -> float:
-        return (time.monotonic() - self._started) / self.time_scale
+        return self.clock.elapsed()
 
     def ends(self, start: float, seconds: float) -> float:
         return start + seconds
@@ -337,7 +337,7 @@ class WorldPace:
         return self.now()
 
     def wall_at(self, moment: float) -> datetime.datetime:
-        return self._epoch + datetime.timedelta(seconds=moment)
+        return self.clock.at(moment)
 
 
 # -- throttling ----------------------------------------------------------------------------------------

@@ -21,9 +21,13 @@ import time
 import traceback
 from typing import IO, Any
 
+from aurora_clone import clock as process_clock
+from aurora_clone.clock import WORLD_CLOCK_VARIABLE, WorldClock
+
 
 class LambdaContext:
-    """The context object of the Python Lambda runtime, with the remaining time counted in real time."""
+    """The context object of the Python Lambda runtime. The remaining time is counted in real time: code runs
+    at the machine's speed whatever the world's scale, so its Timeout is a budget of real seconds."""
 
     def __init__(self, request_id: str, timeout_ms: int) -> None:
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
@@ -59,6 +63,9 @@ def main() -> int:
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # from here on, fd 1 (print, C libraries, child processes) goes to the logs
     sys.stdout = os.fdopen(1, "w", encoding="utf-8", buffering=1, closefd=False)
+    world_clock = os.environ.get(WORLD_CLOCK_VARIABLE)
+    if world_clock:  # the handler reads the world's time, as everything else in the world does
+        process_clock.use(WorldClock.decode(world_clock).now)
     module_name, _, function_name = os.environ.get("_HANDLER", "").rpartition(".")
     try:
         handler = getattr(importlib.import_module(module_name), function_name)

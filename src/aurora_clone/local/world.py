@@ -59,6 +59,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.rds.models import rds_backends
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from aurora_clone import clock as process_clock
 from aurora_clone.local.rds_rules import LOCK, Durations, RdsRules, Throttling, WorldPace
 
 REGION = "us-east-1"
@@ -246,6 +247,7 @@ class LocalAws:
             raise RuntimeError("this LocalAws is already running")
         self._stop.clear()
         self._pace = WorldPace(self.time_scale)
+        process_clock.use(self._pace.clock.now)  # this process reads the world's time while the world runs
         rng = random.Random(self.seed) if self.seed is not None else None
         rules = RdsRules(
             self._pace,
@@ -311,6 +313,7 @@ class LocalAws:
             self._directory.cleanup()
             self._directory = None
         self._outbox = queue.SimpleQueue()
+        process_clock.use(time.time)
 
     def _tick_forever(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
@@ -389,6 +392,7 @@ class LocalAws:
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
+            process_clock.WORLD_CLOCK_VARIABLE: self.clock.encode(),
         }
 
     def client(self, service: str, **options: Any) -> Any:
@@ -405,6 +409,11 @@ class LocalAws:
         )
 
     # -- time -----------------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> process_clock.WorldClock:
+        """The world's clock: what every part of the world, and the CLI talking to it, reads as the time."""
+        return self._pace.clock
 
     def world_time_at(self, moment: datetime.datetime) -> float:
         """The world time (emulated seconds since the start) of a world date, such as an RDS event's ``Date``."""
