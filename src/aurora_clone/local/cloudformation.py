@@ -16,6 +16,17 @@ Two kinds of stack:
   HTTPS by the world's S3) as ResponseURL; the answer is read back from S3, waiting at most the
   resource's ServiceTimeout in world time. Independent resources run concurrently.
 
+Every operation runs in the background, as CloudFormation's API calls do: ``start_create_stack``,
+``start_update_stack``, ``start_delete_stack`` and ``execute_change_set`` check what CloudFormation checks
+before it answers (raising ``StackError`` or ``TemplateError``; ``NoChangesError`` for an update that
+changes nothing), put the stack in its ``*_IN_PROGRESS`` status and return a ``StackOperation``, whose
+``events()`` yields the stack's events as they happen and whose ``wait()`` returns the stack once the
+operation has ended. ``create_stack``, ``update_stack``, ``delete_stack`` and ``deploy_function_stack`` are
+those operations, waited for. Change sets (``create_change_set``) follow CloudFormation: a CREATE change set
+makes the stack exist in ``REVIEW_IN_PROGRESS``; one that changes nothing ends ``FAILED``. A deleted stack
+stays visible by its stack id (``DELETE_COMPLETE``), as on AWS. ``aurora_clone.local.cloudformation_api``
+serves all this as the CloudFormation API at the world's endpoint.
+
 Lifecycles follow CloudFormation: a failed create rolls back (Delete for every resource created or
 attempted, with the PhysicalResourceId of its answer); an update replaces a resource whose answer carries a
 new PhysicalResourceId and deletes the old one in the cleanup phase; a failed update rolls back (a swapped
@@ -40,7 +51,7 @@ import string
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -55,6 +66,7 @@ from aurora_clone import clock as process_clock
 from aurora_clone.local.queue_poller import QueueMapping
 from aurora_clone.local.template import (
     AttributeNotFoundError,
+    Output,
     ParameterValue,
     StackContext,
     TemplateError,
@@ -64,7 +76,8 @@ from aurora_clone.local.template import (
     dependencies,
     evaluate_conditions,
     import_names,
-    load_template,
+    parse_template,
+    read_template,
     resolve,
     resolve_outputs,
     resolve_parameters,
@@ -79,6 +92,21 @@ DEFAULT_SERVICE_TIMEOUT = 3600
 RESPONSE_URL_EXPIRES = 7200
 _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
 _UPDATABLE = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"})
+_CHANGE_SET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
+# CloudFormation's reason for a change set that changes nothing, which `aws cloudformation deploy` looks for.
+EMPTY_CHANGE_SET = (
+    "The submitted information didn't contain changes. Submit different information to create a change set."
+)
+# Where a stack ends when its operation fails unexpectedly, by the status it had reached.
+_FAILED_STATUS = {
+    "CREATE_IN_PROGRESS": "CREATE_FAILED",
+    "ROLLBACK_IN_PROGRESS": "ROLLBACK_FAILED",
+    "DELETE_IN_PROGRESS": "DELETE_FAILED",
+    "UPDATE_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+}
 
 
 class World(Protocol):
@@ -132,6 +160,26 @@ class StackError(Exception):
     """The operation was refused before it started (CloudFormation's ValidationError)."""
 
 
+class StackNotFoundError(StackError):
+    """No stack of that name, or of that stack id."""
+
+
+class NoChangesError(StackError):
+    """An update that would change nothing: the template, parameters and tags are the stack's own."""
+
+
+class AlreadyExistsError(StackError):
+    """A stack, or a stack's change set, of that name exists already (CloudFormation's AlreadyExistsException)."""
+
+
+class ChangeSetNotFoundError(StackError):
+    """No such change set (CloudFormation's ChangeSetNotFound)."""
+
+
+class ChangeSetStatusError(StackError):
+    """The change set cannot be executed or deleted in its status (CloudFormation's InvalidChangeSetStatus)."""
+
+
 class ResourceFailedError(Exception):
     """A resource operation failed; ``physical_id`` is the id its answer carried, if any."""
 
@@ -153,6 +201,7 @@ class StackEvent:
     resource_type: str
     status: str
     reason: str = ""
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def line(self) -> str:
         text = f"{self.timestamp:%H:%M:%S}  {self.stack_name}  {self.logical_id}  {self.resource_type}  {self.status}"
@@ -173,6 +222,7 @@ class StackResource:
     deletion_policy: str = "Delete"
     update_replace_policy: str = "Delete"
     answer_object: str = ""  # the S3 key of the answer whose Data are the attributes (custom resources)
+    updated_at: datetime.datetime | None = None  # the time of its last status
 
 
 @dataclass
@@ -182,9 +232,11 @@ class LocalStack:
     name: str
     stack_id: str
     status: str
+    created_at: datetime.datetime
     status_reason: str = ""
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    output_details: dict[str, Output] = field(default_factory=dict)  # with descriptions and export names
     exports: dict[str, str] = field(default_factory=dict)  # export name -> value
     resources: dict[str, StackResource] = field(default_factory=dict)
     events: list[StackEvent] = field(default_factory=list)
@@ -192,6 +244,102 @@ class LocalStack:
     conditions: dict[str, bool] = field(default_factory=dict, repr=False)
     imports: set[str] = field(default_factory=set, repr=False)
     function_stack: bool = False
+    template_body: str = field(default="", repr=False)  # the template as it was given, for GetTemplate
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    capabilities: list[str] = field(default_factory=list)
+    updated_at: datetime.datetime | None = None
+    deleted_at: datetime.datetime | None = None
+    change_set_id: str = ""  # the change set that last ran on it
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One line of a change set: what would happen to a resource."""
+
+    action: str  # Add, Modify, Remove
+    logical_id: str
+    resource_type: str
+    physical_id: str = ""
+    replacement: str = ""  # for Modify: True, False or Conditional
+
+
+@dataclass
+class ChangeSet:
+    """A change set: what a CREATE or UPDATE would do, kept to be executed (or deleted)."""
+
+    name: str
+    change_set_id: str
+    change_set_type: str  # CREATE or UPDATE
+    stack_id: str
+    stack_name: str
+    created_at: datetime.datetime
+    template_body: str = field(repr=False)
+    given: dict[str, str] = field(default_factory=dict)  # the parameter values given
+    use_previous: frozenset[str] | None = None  # parameters to keep (None: every one not given)
+    parameters: dict[str, ParameterValue] = field(default_factory=dict)  # the values it would apply
+    tags: dict[str, str] | None = None
+    capabilities: list[str] = field(default_factory=list)
+    description: str = ""
+    status: str = "CREATE_COMPLETE"  # or FAILED
+    status_reason: str = ""
+    changes: list[ResourceChange] = field(default_factory=list)
+    execution: StackOperation | None = None
+
+    @property
+    def execution_status(self) -> str:
+        if self.execution is None:
+            return "AVAILABLE" if self.status == "CREATE_COMPLETE" else "UNAVAILABLE"
+        final = self.execution.final_status
+        if final is None:
+            return "EXECUTE_IN_PROGRESS"
+        return "EXECUTE_COMPLETE" if final in ("CREATE_COMPLETE", "UPDATE_COMPLETE") else "EXECUTE_FAILED"
+
+
+class StackOperation:
+    """A create, update or delete running in the background, as CloudFormation runs them.
+
+    ``events()`` yields the stack's events from the operation's first one, as they happen, and ends with its
+    last; ``wait()`` returns the stack once the operation has ended (``final_status`` is then its status).
+    """
+
+    def __init__(self, stack: LocalStack, changed: threading.Condition) -> None:
+        self.stack = stack
+        self.final_status: str | None = None
+        self._changed = changed
+        self._first = len(stack.events)  # the caller holds the lock and records the first event next
+        self._end: int | None = None
+        self._done = threading.Event()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> LocalStack:
+        """The stack once the operation has ended; TimeoutError after ``timeout`` real seconds."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"stack {self.stack.name} is still {self.stack.status}")
+        return self.stack
+
+    def events(self) -> Iterator[StackEvent]:
+        position = self._first
+        while True:
+            with self._changed:
+                while self._end is None and len(self.stack.events) <= position:
+                    self._changed.wait()
+                finished = self._end is not None
+                new = self.stack.events[position : self._end]
+            position += len(new)
+            yield from new
+            if finished:
+                return
+
+    def finish(self) -> None:
+        """Mark the operation ended (its last event recorded); called once, by the thread that ran it."""
+        with self._changed:
+            self._end = len(self.stack.events)
+            self.final_status = self.stack.status
+            self._changed.notify_all()
+        self._done.set()
 
 
 @dataclass(frozen=True)
@@ -674,7 +822,7 @@ def _ignore_missing(call: Callable[[], Any]) -> None:
 
 
 class LocalCloudFormation:
-    """Stacks in the embedded world; every operation runs to its final status before it returns."""
+    """Stacks in the embedded world; operations run in the background (``start_*``) or are waited for."""
 
     def __init__(
         self,
@@ -689,7 +837,11 @@ class LocalCloudFormation:
         self._poller = poller
         self._printer = printer
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # notified at every event recorded
         self._stacks: dict[str, LocalStack] = {}
+        self._deleted: dict[str, LocalStack] = {}  # by stack id: DescribeStacks and ListStacks still show them
+        self._operations: dict[str, StackOperation] = {}  # the last operation of each stack, by stack id
+        self._change_sets: dict[str, ChangeSet] = {}  # by change set id
         self._providers: dict[str, dict[str, _Provider]] = {}
         self._custom = _CustomResources(self)
         self._bucket = f"cloudformation-custom-resource-response-{world.region.replace('-', '')}"
@@ -721,11 +873,48 @@ class LocalCloudFormation:
         with self._lock:
             return {name: value for stack in self._stacks.values() for name, value in stack.exports.items()}
 
-    def stack(self, name: str) -> LocalStack:
+    def stack(self, name_or_id: str) -> LocalStack:
+        """A stack that exists, by name or stack id; a deleted one by its stack id only, as CloudFormation
+        finds them."""
         with self._lock:
-            if name not in self._stacks:
-                raise StackError(f"Stack with id {name} does not exist")
-            return self._stacks[name]
+            found = self._stacks.get(name_or_id)
+            if found is None:
+                live = (stack for stack in self._stacks.values() if stack.stack_id == name_or_id)
+                found = next(live, None) or self._deleted.get(name_or_id)
+            if found is None:
+                raise StackNotFoundError(f"Stack with id {name_or_id} does not exist")
+            return found
+
+    def view(self, name_or_id: str) -> LocalStack:
+        """A copy of the stack as it is now, which operations running in the background leave alone."""
+        with self._lock:
+            return copy.deepcopy(self.stack(name_or_id))
+
+    def every_stack(self) -> list[LocalStack]:
+        """Copies of every stack, the deleted ones included (as ListStacks shows them), oldest first."""
+        with self._lock:
+            stacks = [*self._deleted.values(), *self._stacks.values()]
+            return [copy.deepcopy(stack) for stack in sorted(stacks, key=lambda stack: stack.created_at)]
+
+    def change_set(self, name_or_id: str, stack_name: str | None = None) -> ChangeSet:
+        """A change set by its id, or by its name and its stack's name or id."""
+        with self._lock:
+            found = self._change_sets.get(name_or_id)
+            if found is None and stack_name is None and not name_or_id.startswith("arn:"):
+                raise StackError("StackName must be specified if ChangeSetName is not specified as an ARN.")
+            if found is None and stack_name is not None:
+                stack_id = self.stack(stack_name).stack_id
+                named = (c for c in self._change_sets.values() if c.stack_id == stack_id and c.name == name_or_id)
+                found = next(named, None)
+            if found is None:
+                raise ChangeSetNotFoundError(f"ChangeSet [{name_or_id}] does not exist")
+            return found
+
+    def change_sets(self, stack_name: str) -> list[ChangeSet]:
+        """The change sets of a stack, oldest first."""
+        with self._lock:
+            stack_id = self.stack(stack_name).stack_id
+            return [change_set for change_set in self._change_sets.values() if change_set.stack_id == stack_id]
 
     # -- operations ---------------------------------------------------------------------------------------
 
@@ -737,82 +926,290 @@ class LocalCloudFormation:
         code_dir: str | None = None,
     ) -> LocalStack:
         """Create the SAM function stack: roles, policies, log group, the function (run by LocalLambda)."""
-        template = load_template(template_path)
+        providers: dict[str, _Provider] = dict.fromkeys(
+            NATIVE_TYPES, _NativeResources(self._world, self._lambdas, code_dir, self._poller)
+        )
+        body = read_template(template_path)
+        return self._start_create(stack_name, body, template_path, parameters, providers, function_stack=True).wait()
+
+    def create_stack(self, name: str, template_path: str, parameters: Mapping[str, str] | None = None) -> LocalStack:
+        """Create a stack of custom resources; it ends CREATE_COMPLETE or, after a rollback, ROLLBACK_COMPLETE."""
+        return self.start_create_stack(name, read_template(template_path), parameters, source=template_path).wait()
+
+    def update_stack(self, name: str, template_path: str, parameters: Mapping[str, str] | None = None) -> LocalStack:
+        """Update a stack; parameters not given keep their previous value (new ones take their Default)."""
+        return self.start_update_stack(name, read_template(template_path), parameters, source=template_path).wait()
+
+    def delete_stack(self, name: str) -> LocalStack:
+        """Delete a stack: resources in reverse dependency order; DELETE_COMPLETE or DELETE_FAILED."""
+        return self.start_delete_stack(name).wait()
+
+    def start_create_stack(
+        self,
+        name: str,
+        template_body: str,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        source: str = "template",
+        tags: Mapping[str, str] | None = None,
+        capabilities: Sequence[str] = (),
+    ) -> StackOperation:
+        """Start creating a stack of custom resources (``source`` names the template in error messages)."""
+        return self._start_create(
+            name, template_body, source, parameters, {}, function_stack=False, tags=tags, capabilities=capabilities
+        )
+
+    def start_update_stack(
+        self,
+        name: str,
+        template_body: str | None,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        use_previous: Collection[str] | None = None,
+        source: str = "template",
+        tags: Mapping[str, str] | None = None,
+        capabilities: Sequence[str] | None = None,
+    ) -> StackOperation:
+        """Start updating a stack. ``template_body`` None keeps its template. Parameters not given keep their
+        previous value; with ``use_previous``, only those named there do and the others take their Default, as
+        UpdateStack does. ``tags`` None keeps the stack's tags. NoChangesError when nothing would change."""
+        with self._lock:
+            stack = self.stack(name)
+            plan, body = self._update_plan(stack, template_body, parameters, use_previous, source)
+            if self._unchanged(stack, plan, tags):
+                raise NoChangesError("No updates are to be performed.")
+            return self._begin_update(stack, plan, body, tags, capabilities)
+
+    def start_delete_stack(self, name: str) -> StackOperation:
+        """Start deleting a stack; a stack already being deleted, or deleted, gives the operation that did it."""
+        with self._lock:
+            stack = self.stack(name)
+            running = self._operations.get(stack.stack_id)
+            if running is not None and stack.status in ("DELETE_IN_PROGRESS", "DELETE_COMPLETE"):
+                return running
+            if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+                raise StackError(f"Stack [{stack.stack_id}] cannot be deleted while in status {stack.status}")
+            return self._launch(stack, "DELETE_IN_PROGRESS", lambda: self._run_delete(stack))
+
+    # -- change sets ----------------------------------------------------------------------------------------
+
+    def create_change_set(
+        self,
+        stack_name: str,
+        change_set_name: str,
+        change_set_type: str,
+        template_body: str | None,
+        parameters: Mapping[str, str] | None = None,
+        *,
+        use_previous: Collection[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        capabilities: Sequence[str] = (),
+        description: str = "",
+    ) -> ChangeSet:
+        """A change set, complete at once (or FAILED when it changes nothing). CREATE makes the stack exist in
+        REVIEW_IN_PROGRESS; UPDATE takes parameters as ``start_update_stack`` does."""
+        if change_set_type not in ("CREATE", "UPDATE"):
+            raise StackError(f"ChangeSetType {change_set_type} is not supported by the local CloudFormation")
+        if _CHANGE_SET_NAME.fullmatch(change_set_name) is None:
+            raise StackError(
+                f"ChangeSet name '{change_set_name}' must start with a letter and hold only letters, digits and "
+                "hyphens, at most 128"
+            )
+        if change_set_type == "CREATE" and template_body is None:
+            raise StackError("UsePreviousTemplate cannot be used for a change set of type CREATE")
+        with self._lock:
+            existing = self._stacks.get(stack_name)
+            makes_stack = change_set_type == "CREATE" and existing is None
+            if change_set_type == "CREATE":
+                if existing is not None and existing.status != "REVIEW_IN_PROGRESS":
+                    raise StackError(
+                        f"Stack [{stack_name}] already exists and cannot be created again with the changeSet "
+                        f"[{change_set_name}]."
+                    )
+                stack = existing or self._new_stack(stack_name, function_stack=False)
+                body = str(template_body)
+                plan = self._plan(stack, self._parse(body, "template", function_stack=False), parameters, None, {})
+            else:
+                try:
+                    stack = self.stack(stack_name)
+                except StackNotFoundError:
+                    raise StackError(f"Stack [{stack_name}] does not exist") from None
+                plan, body = self._update_plan(stack, template_body, parameters, use_previous, "template")
+            if not makes_stack and any(other.name == change_set_name for other in self.change_sets(stack.stack_id)):
+                raise AlreadyExistsError(f"ChangeSet [{change_set_name}] already exists")
+            if makes_stack:
+                self._register(stack, {})
+                self._stack_status(stack, "REVIEW_IN_PROGRESS", "User Initiated")
+            change_set = ChangeSet(
+                change_set_name,
+                f"arn:aws:cloudformation:{self._world.region}:{self._world.account_id}:changeSet/"
+                f"{change_set_name}/{uuid.uuid4()}",
+                change_set_type,
+                stack.stack_id,
+                stack.name,
+                self._now(),
+                body,
+                dict(parameters or {}),
+                frozenset(use_previous) if use_previous is not None else None,
+                dict(plan.parameters),
+                dict(tags) if tags is not None else None,
+                list(capabilities),
+                description,
+            )
+            if change_set_type == "UPDATE" and self._unchanged(stack, plan, tags):
+                change_set.status, change_set.status_reason = "FAILED", EMPTY_CHANGE_SET
+            else:
+                change_set.changes = self._changes(stack, plan)
+            self._change_sets[change_set.change_set_id] = change_set
+            return change_set
+
+    def execute_change_set(self, name_or_id: str, stack_name: str | None = None) -> StackOperation:
+        """Start what the change set says; the stack's other change sets go, as they no longer apply."""
+        with self._lock:
+            change_set = self.change_set(name_or_id, stack_name)
+            if change_set.execution_status != "AVAILABLE":
+                raise ChangeSetStatusError(
+                    f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution status of "
+                    f"[{change_set.execution_status}]"
+                )
+            stack = self.stack(change_set.stack_id)
+            if change_set.change_set_type == "CREATE":
+                template = self._parse(change_set.template_body, "template", function_stack=False)
+                plan = self._plan(stack, template, change_set.given, None, {})
+                operation = self._begin_create(
+                    stack, plan, change_set.template_body, change_set.tags, change_set.capabilities
+                )
+            else:
+                plan, body = self._update_plan(
+                    stack, change_set.template_body, change_set.given, change_set.use_previous, "template"
+                )
+                operation = self._begin_update(stack, plan, body, change_set.tags, change_set.capabilities)
+            change_set.execution = operation
+            stack.change_set_id = change_set.change_set_id
+            for other in [other for other in self._change_sets.values() if other.stack_id == stack.stack_id]:
+                if other is not change_set:
+                    self._change_sets.pop(other.change_set_id)
+            return operation
+
+    def delete_change_set(self, name_or_id: str, stack_name: str | None = None) -> None:
+        with self._lock:
+            change_set = self.change_set(name_or_id, stack_name)
+            if change_set.execution_status == "EXECUTE_IN_PROGRESS":
+                raise ChangeSetStatusError(
+                    f"ChangeSet [{change_set.change_set_id}] cannot be deleted while in status EXECUTE_IN_PROGRESS"
+                )
+            self._change_sets.pop(change_set.change_set_id)
+
+    def _changes(self, stack: LocalStack, plan: _Plan) -> list[ResourceChange]:
+        """What applying ``plan`` would do to the stack's resources. A custom resource's Modify may replace it
+        (its function decides, by the PhysicalResourceId it answers): Replacement is Conditional."""
+        changes: list[ResourceChange] = []
+        context = replace(
+            self._context(stack),
+            parameters=dict(plan.parameters),
+            conditions=dict(plan.conditions),
+            mappings=plan.template.get("Mappings") or {},
+        )
+        for logical_id in plan.order:
+            definition = plan.resources[logical_id]
+            resource = stack.resources.get(logical_id)
+            if resource is None:
+                changes.append(ResourceChange("Add", logical_id, definition["Type"]))
+                continue
+            try:
+                same = resolve(definition.get("Properties") or {}, context) == resource.properties
+            except TemplateError:  # it reads an attribute that another change sets: it may change
+                same = False
+            if not same:
+                replacement = "Conditional" if is_custom_type(resource.resource_type) else "Unknown"
+                changes.append(
+                    ResourceChange("Modify", logical_id, resource.resource_type, resource.physical_id, replacement)
+                )
+        for logical_id, resource in stack.resources.items():
+            if logical_id not in plan.resources:
+                changes.append(ResourceChange("Remove", logical_id, resource.resource_type, resource.physical_id))
+        return changes
+
+    # -- starting an operation ------------------------------------------------------------------------------
+
+    def _parse(self, body: str, source: str, *, function_stack: bool) -> dict[str, Any]:
+        """The template, with the transforms a stack may use: the SAM transform in the function stack only."""
+        template = parse_template(body, source)
         transforms = template.get("Transform") or []
+        if transforms and not function_stack:
+            raise TemplateError("Transforms are only supported in the function stack (deploy_function_stack)")
         for transform in [transforms] if isinstance(transforms, str) else transforms:
             if transform != SERVERLESS_TRANSFORM:
                 raise TemplateError(f"Transform {transform} is not supported by the local CloudFormation")
         if "Globals" in template:
             raise TemplateError("SAM Globals are not supported by the local CloudFormation; set each property")
-        providers: dict[str, _Provider] = dict.fromkeys(
-            NATIVE_TYPES, _NativeResources(self._world, self._lambdas, code_dir, self._poller)
-        )
-        return self._create(stack_name, template, parameters, providers, function_stack=True)
+        return template
 
-    def create_stack(self, name: str, template_path: str, parameters: Mapping[str, str] | None = None) -> LocalStack:
-        """Create a stack of custom resources; it ends CREATE_COMPLETE or, after a rollback, ROLLBACK_COMPLETE."""
-        template = load_template(template_path)
-        if template.get("Transform"):
-            raise TemplateError("Transforms are only supported in the function stack (deploy_function_stack)")
-        return self._create(name, template, parameters, {}, function_stack=False)
+    def _new_stack(self, name: str, *, function_stack: bool) -> LocalStack:
+        if _STACK_NAME.fullmatch(name) is None:
+            raise StackError(f"Stack name '{name}' must start with a letter and hold only letters, digits and hyphens")
+        stack_id = f"arn:aws:cloudformation:{self._world.region}:{self._world.account_id}:stack/{name}/{uuid.uuid4()}"
+        return LocalStack(name, stack_id, "CREATE_IN_PROGRESS", self._now(), function_stack=function_stack)
 
-    def update_stack(self, name: str, template_path: str, parameters: Mapping[str, str] | None = None) -> LocalStack:
-        """Update a stack; parameters not given keep their previous value (new ones take their Default)."""
-        stack = self.stack(name)
-        if stack.status not in _UPDATABLE:
-            raise StackError(f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
-        template = load_template(template_path)
-        if template.get("Transform") and not stack.function_stack:
-            raise TemplateError("Transforms are only supported in the function stack (deploy_function_stack)")
-        return self._update(stack, template, parameters)
-
-    def delete_stack(self, name: str) -> LocalStack:
-        """Delete a stack: resources in reverse dependency order; DELETE_COMPLETE or DELETE_FAILED."""
-        stack = self.stack(name)
-        if stack.status.endswith("_IN_PROGRESS"):
-            raise StackError(f"Stack {name} is in {stack.status} state and can not be deleted now.")
-        users = self._export_users(stack, set(stack.exports))
-        if users:
-            self._stack_status(stack, "DELETE_FAILED", users)
-            return stack
-        self._stack_status(stack, "DELETE_IN_PROGRESS", "User Initiated")
-        needs = dependencies(stack.template, active_resources(stack.template, stack.conditions))
-        failed = self._delete_resources(stack, dict(stack.resources), needs)
-        if failed:
-            self._stack_status(
-                stack, "DELETE_FAILED", f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
-            )
-            return stack
-        self._stack_status(stack, "DELETE_COMPLETE")
+    def _register(self, stack: LocalStack, providers: dict[str, _Provider]) -> None:
         with self._lock:
-            stack.exports = {}
-            self._stacks.pop(name, None)
-            self._providers.pop(name, None)
-        return stack
+            self._stacks[stack.name] = stack
+            self._providers[stack.name] = providers
+
+    def _launch(self, stack: LocalStack, status: str, work: Callable[[], None]) -> StackOperation:
+        """Put the stack in ``status`` and run ``work`` on a thread of its own; the caller holds the lock."""
+        operation = StackOperation(stack, self._changed)
+        self._operations[stack.stack_id] = operation
+        self._stack_status(stack, status, "User Initiated")
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as error:  # a stack never stays in progress: it ends failed, saying why
+                with self._lock:
+                    failed = _FAILED_STATUS.get(stack.status, stack.status)
+                self._stack_status(stack, failed, f"Internal failure of the local CloudFormation: {error}")
+            finally:
+                operation.finish()
+
+        threading.Thread(target=run, name=f"local-cfn-{stack.name}", daemon=True).start()
+        return operation
 
     # -- create ---------------------------------------------------------------------------------------------
 
-    def _create(
+    def _start_create(
         self,
         name: str,
-        template: dict[str, Any],
+        body: str,
+        source: str,
         given: Mapping[str, str] | None,
         providers: dict[str, _Provider],
         *,
         function_stack: bool,
-    ) -> LocalStack:
-        if _STACK_NAME.fullmatch(name) is None:
-            raise StackError(f"Stack name '{name}' must start with a letter and hold only letters, digits and hyphens")
-        stack_id = f"arn:aws:cloudformation:{self._world.region}:{self._world.account_id}:stack/{name}/{uuid.uuid4()}"
-        stack = LocalStack(name, stack_id, "CREATE_IN_PROGRESS", function_stack=function_stack)
-        plan = self._plan(stack, template, given, None, providers)
+        tags: Mapping[str, str] | None = None,
+        capabilities: Sequence[str] = (),
+    ) -> StackOperation:
+        template = self._parse(body, source, function_stack=function_stack)
         with self._lock:
             if name in self._stacks:
-                raise StackError(f"Stack [{name}] already exists")
-            self._stacks[name] = stack
-            self._providers[name] = providers
-        self._adopt(stack, plan)
-        self._stack_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
+                raise AlreadyExistsError(f"Stack [{name}] already exists")
+            stack = self._new_stack(name, function_stack=function_stack)
+            plan = self._plan(stack, template, given, None, providers)
+            self._register(stack, providers)
+            return self._begin_create(stack, plan, body, tags, capabilities)
+
+    def _begin_create(
+        self,
+        stack: LocalStack,
+        plan: _Plan,
+        body: str,
+        tags: Mapping[str, str] | None,
+        capabilities: Sequence[str] | None,
+    ) -> StackOperation:
+        self._adopt(stack, plan, body, tags, capabilities)
+        return self._launch(stack, "CREATE_IN_PROGRESS", lambda: self._run_create(stack, plan))
+
+    def _run_create(self, stack: LocalStack, plan: _Plan) -> None:
         failed = self._run_graph(
             plan.order, plan.needs, lambda logical_id: self._create_resource(stack, plan, logical_id)
         )
@@ -820,11 +1217,12 @@ class LocalCloudFormation:
         reason = reason or self._publish_outputs(stack)
         if not reason:
             self._stack_status(stack, "CREATE_COMPLETE")
-            return stack
+            return
         self._stack_status(stack, "ROLLBACK_IN_PROGRESS", f"{reason}Rollback requested by user.")
-        attempted = {key: resource for key, resource in stack.resources.items() if resource.physical_id}
-        for logical_id in set(stack.resources) - set(attempted):
-            stack.resources.pop(logical_id)  # never reached its function: nothing to delete
+        with self._lock:
+            attempted = {key: resource for key, resource in stack.resources.items() if resource.physical_id}
+            for logical_id in set(stack.resources) - set(attempted):
+                stack.resources.pop(logical_id)  # never reached its function: nothing to delete
         failed_deletes = self._delete_resources(stack, attempted, plan.needs)
         if failed_deletes:
             self._stack_status(
@@ -832,7 +1230,6 @@ class LocalCloudFormation:
             )
         else:
             self._stack_status(stack, "ROLLBACK_COMPLETE")
-        return stack
 
     def _plan(
         self,
@@ -872,10 +1269,23 @@ class LocalCloudFormation:
             raise TemplateError(f"No export named {missing[0]} found.")
         return _Plan(template, parameters, conditions, resources, needs, order, imports)
 
-    def _adopt(self, stack: LocalStack, plan: _Plan) -> None:
+    def _adopt(
+        self,
+        stack: LocalStack,
+        plan: _Plan,
+        body: str,
+        tags: Mapping[str, str] | None,
+        capabilities: Sequence[str] | None,
+    ) -> None:
+        """The stack takes the plan's template and parameters; tags and capabilities None keep the stack's."""
         with self._lock:
             stack.template, stack.parameters, stack.conditions = plan.template, plan.parameters, plan.conditions
             stack.imports = set(plan.imports)
+            stack.template_body, stack.description = body, str(plan.template.get("Description", ""))
+            if tags is not None:
+                stack.tags = dict(tags)
+            if capabilities is not None:
+                stack.capabilities = list(capabilities)
 
     def _create_resource(self, stack: LocalStack, plan: _Plan, logical_id: str) -> bool:
         definition = plan.resources[logical_id]
@@ -907,10 +1317,33 @@ class LocalCloudFormation:
 
     # -- update ---------------------------------------------------------------------------------------------
 
-    def _update(self, stack: LocalStack, template: dict[str, Any], given: Mapping[str, str] | None) -> LocalStack:
+    def _update_plan(
+        self,
+        stack: LocalStack,
+        body: str | None,
+        given: Mapping[str, str] | None,
+        use_previous: Collection[str] | None,
+        source: str,
+    ) -> tuple[_Plan, str]:
+        """The plan of an update and the template text it applies (``body`` None: the stack's template)."""
+        if stack.status not in _UPDATABLE:
+            raise StackError(f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+        new = [name for name in use_previous or () if name not in stack.parameters]
+        if new:
+            raise StackError(
+                f"Invalid input for parameter key {new[0]}. Cannot specify usePreviousValue as true for a parameter "
+                "key not in the previous template"
+            )
+        if body is None:
+            body, template = stack.template_body, stack.template
+        else:
+            template = self._parse(body, source, function_stack=stack.function_stack)
+        previous = {
+            key: value for key, value in stack.parameters.items() if use_previous is None or key in use_previous
+        }
         with self._lock:
             providers = self._providers[stack.name]
-        plan = self._plan(stack, template, given, stack.parameters, providers)
+        plan = self._plan(stack, template, given, previous, providers)
         changed_types = sorted(
             logical_id
             for logical_id, definition in plan.resources.items()
@@ -921,12 +1354,29 @@ class LocalCloudFormation:
                 "Update of resource type is not permitted. The new template modifies resource type of the "
                 f"following resources: [{', '.join(changed_types)}]"
             )
-        if plan.template == stack.template and plan.parameters == stack.parameters:
-            raise StackError("No updates are to be performed.")
+        return plan, body
+
+    @staticmethod
+    def _unchanged(stack: LocalStack, plan: _Plan, tags: Mapping[str, str] | None) -> bool:
+        """Whether an update to ``plan`` (and ``tags``, None keeping them) would change nothing."""
+        same_tags = tags is None or dict(tags) == stack.tags
+        return plan.template == stack.template and plan.parameters == stack.parameters and same_tags
+
+    def _begin_update(
+        self,
+        stack: LocalStack,
+        plan: _Plan,
+        body: str,
+        tags: Mapping[str, str] | None,
+        capabilities: Sequence[str] | None,
+    ) -> StackOperation:
         with self._lock:
             before = copy.deepcopy(stack)
-        self._adopt(stack, plan)
-        self._stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+            self._adopt(stack, plan, body, tags, capabilities)
+            stack.updated_at = self._now()
+            return self._launch(stack, "UPDATE_IN_PROGRESS", lambda: self._run_update(stack, before, plan))
+
+    def _run_update(self, stack: LocalStack, before: LocalStack, plan: _Plan) -> None:
         journal = _UpdateJournal()
         failed = self._run_graph(
             plan.order, plan.needs, lambda logical_id: self._update_resource(stack, plan, logical_id, journal)
@@ -941,7 +1391,6 @@ class LocalCloudFormation:
             self._finish_update(stack, before, plan, journal)
         else:
             self._roll_back_update(stack, before, plan, journal, reason)
-        return stack
 
     def _update_resource(self, stack: LocalStack, plan: _Plan, logical_id: str, journal: _UpdateJournal) -> bool:
         with self._lock:
@@ -1004,7 +1453,8 @@ class LocalCloudFormation:
         self._stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
         with self._lock:
             stack.template, stack.parameters, stack.conditions = before.template, before.parameters, before.conditions
-            stack.imports = before.imports
+            stack.imports, stack.tags, stack.capabilities = before.imports, before.tags, before.capabilities
+            stack.template_body, stack.description = before.template_body, before.description
         obsolete: dict[str, StackResource] = {}
         # A replacement is undone by going back to the old resource, which cleanup never reached; the new one
         # is deleted (CloudFormation sends its Delete with the new PhysicalResourceId).
@@ -1036,7 +1486,7 @@ class LocalCloudFormation:
         self._stack_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
         self._delete_resources(stack, obsolete, {**old_needs, **plan.needs}, keep_records=True)
         with self._lock:
-            stack.outputs, stack.exports = before.outputs, before.exports
+            stack.outputs, stack.output_details, stack.exports = before.outputs, before.output_details, before.exports
         self._stack_status(stack, "UPDATE_ROLLBACK_COMPLETE")
 
     def _revert_resource(
@@ -1072,6 +1522,28 @@ class LocalCloudFormation:
         return True
 
     # -- delete ---------------------------------------------------------------------------------------------
+
+    def _run_delete(self, stack: LocalStack) -> None:
+        users = self._export_users(stack, set(stack.exports))
+        if users:
+            self._stack_status(stack, "DELETE_FAILED", users)
+            return
+        template = stack.template  # a stack still in REVIEW_IN_PROGRESS has none
+        needs = dependencies(template, active_resources(template, stack.conditions)) if template else {}
+        failed = self._delete_resources(stack, dict(stack.resources), needs)
+        if failed:
+            self._stack_status(
+                stack, "DELETE_FAILED", f"The following resource(s) failed to delete: [{', '.join(failed)}]. "
+            )
+            return
+        with self._lock:  # gone by name and deleted by id at once, as DescribeStacks sees it
+            stack.exports, stack.deleted_at = {}, self._now()
+            self._stacks.pop(stack.name, None)
+            self._providers.pop(stack.name, None)
+            self._deleted[stack.stack_id] = stack
+            for change_set in [c for c in self._change_sets.values() if c.stack_id == stack.stack_id]:
+                self._change_sets.pop(change_set.change_set_id)
+            self._stack_status(stack, "DELETE_COMPLETE")
 
     def _delete_resources(
         self,
@@ -1260,7 +1732,7 @@ class LocalCloudFormation:
                 if owner is not None:
                     return f"Export with name {name} is already exported by stack {owner.name}. "
             stack.outputs = {name: output.value for name, output in outputs.items()}
-            stack.exports = exports
+            stack.output_details, stack.exports = outputs, exports
         return ""
 
     def _changed_exports(self, before: LocalStack, stack: LocalStack) -> set[str]:
@@ -1331,6 +1803,7 @@ class LocalCloudFormation:
     def _record(self, stack: LocalStack, event: StackEvent) -> None:
         with self._lock:
             stack.events.append(event)
+            self._changed.notify_all()
             self._printer(event.line())
 
     def _stack_status(self, stack: LocalStack, status: str, reason: str = "") -> None:
@@ -1352,6 +1825,7 @@ class LocalCloudFormation:
                 status,
                 reason,
             )
+            resource.updated_at = event.timestamp
             self._record(stack, event)
 
 

@@ -108,14 +108,18 @@ def parse_template(text: str, source: str = "template") -> dict[str, Any]:
     return template
 
 
-def load_template(path: str | Path) -> dict[str, Any]:
-    """Read and parse a template file."""
+def read_template(path: str | Path) -> str:
+    """A template file's text."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except OSError as error:
         raise TemplateError(f"Cannot read template {file}: {error.strerror}") from error
-    return parse_template(text, str(file))
+
+
+def load_template(path: str | Path) -> dict[str, Any]:
+    """Read and parse a template file."""
+    return parse_template(read_template(path), str(path))
 
 
 # -- parameters -------------------------------------------------------------------------------------
