@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from aurora_clone.local.cloudformation import LocalCloudFormation, LocalStack
+from aurora_clone.local.cloudformation_api import CloudFormationApi
 from aurora_clone.local.eventbridge import EventBridgePlayer
 from aurora_clone.local.lambda_runtime import LocalLambda
 from aurora_clone.local.queue_poller import QueuePoller
@@ -73,6 +74,8 @@ class LocalSession:
             self.poller = QueuePoller(self.world, self.lambdas)
             self.poller.start()
             self._cloudformation = LocalCloudFormation(self.world, self.lambdas, self._print, poller=self.poller)
+            # The endpoint's CloudFormation API answers from these stacks, not from moto's.
+            self.world.put_in_front(CloudFormationApi(self._cloudformation, self.world).in_front_of)
             self.function_stack = self._cloudformation.deploy_function_stack(
                 self.function_template, self.function_stack_name
             )

@@ -74,6 +74,8 @@ SOURCE_MASTER_PASSWORD = "source-password-1"
 
 LOGGER = logging.getLogger(__name__)
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+
 
 def write_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost and 127.0.0.1, valid for a day."""
@@ -239,6 +241,7 @@ class LocalAws:
         self._watchers: list[Callable[[dict[str, Any]], None]] = []
         self._callbacks_lock = threading.Lock()
         self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._app: WsgiApp = DomainDispatcherApplication(create_backend_app)  # moto, and what put_in_front adds
 
     # -- life -----------------------------------------------------------------------------------------
 
@@ -264,7 +267,8 @@ class LocalAws:
             self._directory = tempfile.TemporaryDirectory(prefix="aurora-clone-local-")
             cert, key = write_certificate(Path(self._directory.name))
             self.ca_bundle = str(cert)
-            self._server = _Server(DomainDispatcherApplication(create_backend_app), (str(cert), str(key)))
+            self._app = DomainDispatcherApplication(create_backend_app)
+            self._server = _Server(self._serve, (str(cert), str(key)))
             self.endpoint_url = f"https://localhost:{self._server.server_address[1]}"
             server = self._server
             self._start(lambda: server.serve_forever(poll_interval=SERVER_POLL_SECONDS), "local-aws-server")
@@ -280,6 +284,16 @@ class LocalAws:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self._stop_everything()
+
+    # -- in front of moto (LocalSession answers CloudFormation's API from its own stacks) ---------------
+
+    def put_in_front(self, middleware: Callable[[WsgiApp], WsgiApp]) -> None:
+        """Serve every request with ``middleware(app)`` from now on, ``app`` being what served them so far
+        (moto, at first); the middleware answers the requests it claims and hands the others to ``app``."""
+        self._app = middleware(self._app)
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return self._app(environ, start_response)
 
     def _start(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -447,6 +461,11 @@ class LocalAws:
         """Call ``callback`` with every event put on a default bus from now on (RDS events, ``PutEvents``)."""
         with self._callbacks_lock:
             self._callbacks.append(callback)
+
+    def unsubscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Stop calling ``callback`` (given to ``subscribe``)."""
+        with self._callbacks_lock:
+            self._callbacks.remove(callback)
 
     def transitional(self) -> dict[str, str]:
         """Identifiers of the clusters and instances in a transitional status, mapped to that status."""
