@@ -60,6 +60,7 @@ from moto.rds.models import rds_backends
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from aurora_clone import clock as process_clock
+from aurora_clone.changes import parameter_group_family
 from aurora_clone.local.rds_rules import LOCK, Durations, RdsRules, Throttling, WorldPace
 
 REGION = "us-east-1"
@@ -498,6 +499,10 @@ class LocalAws:
                 }
             )
             cluster.status = "available"
+            # moto names "default.aurora8.0" whatever the engine; RDS names the engine version's family.
+            family = parameter_group_family(engine, cluster.engine_version)
+            if family is not None:
+                cluster.parameter_group = f"default.{family}"
             writer = backend.create_db_instance(
                 {
                     "db_instance_identifier": f"{identifier}-writer",
