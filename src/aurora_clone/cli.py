@@ -1,16 +1,19 @@
 """``aurora-clone``: the command line.
 
 ``aurora-clone local demo``            the whole lifecycle of the example stack in the embedded world
-``aurora-clone local serve``           keep the embedded world up; prints its endpoint
-``aurora-clone local up TEMPLATE``     create (or update) a stack in the served world
-``aurora-clone local down STACK``      delete it
+``aurora-clone local serve``           keep the embedded world up for other terminals and tools
+``aurora-clone local env``             the running world's environment, as export lines
+``aurora-clone local up TEMPLATE``     create (or update) a stack in the running world, streaming its events
+``aurora-clone local down STACK``      delete it, streaming its events
+``aurora-clone list``                  every clone this tool made, with its stack and age
+``aurora-clone sweep``                 delete clones no live stack names, as the schedule does
 ``aurora-clone pool status SOURCE``    the source and its copies: status, age, data time, clone slots
 ``aurora-clone pool plan``             what the copy pool's scheduled run would do now, and why
 ``aurora-clone pool apply``            do it (``--dry-run``: only say it), as the scheduled run does
 ``aurora-clone lint TEMPLATE...``      cfn-lint with the Custom::AuroraClone rules (cfn-lint's options pass through)
 
-The ``pool`` commands use boto3's default environment: AWS, or the local world with the environment that
-``aurora-clone local serve`` prints.
+Commands that talk to AWS act on the running local world when there is one, else on AWS with boto3's
+profile and Region (``--target`` chooses; ``aurora_clone.target``); each says on stderr which it chose.
 """
 
 from __future__ import annotations
@@ -22,19 +25,26 @@ import importlib.metadata
 import json
 import logging
 import os
+import queue
+import re
+import shlex
 import signal
 import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from aurora_clone import clock as process_clock
+from aurora_clone.target import TARGET_CHOICES
 
 if TYPE_CHECKING:
     from aurora_clone.pool.plan import PoolPolicy
 
+SOURCE_ENGINES = ("aurora-mysql", "aurora-postgresql")
 DEFAULT_STATE = Path(os.environ.get("AURORA_CLONE_LOCAL_STATE", Path.home() / ".aurora-clone" / "local.json"))
 
 
@@ -108,10 +118,18 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
 
 def _print_rds_event(event: dict[str, Any]) -> None:
     """RDS's own events, as they reach EventBridge: the progress between stack events."""
+    line = _rds_event_line(event)
+    if line is not None:
+        print(line, flush=True)
+
+
+def _rds_event_line(event: dict[str, Any]) -> str | None:
+    """``HH:MM:SS  RDS  <source>  <message>`` (world time, UTC, like stack events); None for other events."""
+    if event.get("source") != "aws.rds":
+        return None
     detail = event.get("detail", {})
-    if event.get("source") == "aws.rds":
-        when = str(detail.get("Date", ""))[11:19]
-        print(f"{when}  RDS  {detail.get('SourceIdentifier')}  {detail.get('Message')}", flush=True)
+    when = str(detail.get("Date", ""))[11:19]
+    return f"{when}  RDS  {detail.get('SourceIdentifier')}  {detail.get('Message')}"
 
 
 def _failed(what: str) -> int:
@@ -123,23 +141,50 @@ def _failed(what: str) -> int:
 
 
 def serve(function_template: str, time_scale: float, sources: Sequence[str], state_file: Path) -> int:
-    """Keep the world up until interrupted; ``up`` and ``down`` reach it through a loopback control port."""
+    """Keep the world up until interrupted; the other commands find it through ``state_file``."""
     from aurora_clone.local.session import LocalSession
+    from aurora_clone.target import LocalWorld, running_world
 
+    running = running_world(state_file)
+    if running is not None:
+        print(
+            f"A local world is already running at {running.endpoint_url} (process {running.pid}); "
+            "stop it first (Ctrl-C in its terminal).",
+            file=sys.stderr,
+        )
+        return 1
+    wanted = [_source_cluster(text) for text in sources]
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may start it with SIGINT ignored
+        signal.signal(stop_signal, lambda *_: stop.set())
     with LocalSession(function_template, time_scale=time_scale, printer=lambda line: print(line, flush=True)) as local:
-        for source in sources:
-            local.world.create_source_cluster(source)
+        for identifier, engine in wanted:
+            local.world.create_source_cluster(identifier, engine=engine)
+        local.world.subscribe(_print_rds_event)
         control = _control_server(local)
         threading.Thread(target=control.serve_forever, name="local-control", daemon=True).start()
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps({"control": f"http://127.0.0.1:{control.server_address[1]}"}))
-        print(f"The emulated AWS is up at {local.world.endpoint_url} (sources: {', '.join(sources) or 'none'}).")
-        print("Point the AWS CLI or your own tests at it with:")
+        function_stack = local.function_stack
+        LocalWorld(
+            endpoint_url=local.world.endpoint_url,
+            control_url=f"http://127.0.0.1:{control.server_address[1]}",
+            environment=local.world.client_env(),
+            pid=os.getpid(),
+            function_stack=local.function_stack_name,
+            outputs=dict(function_stack.outputs) if function_stack is not None else {},
+        ).write(state_file)
+        names = ", ".join(f"{identifier} ({engine})" for identifier, engine in wanted) or "none"
+        print(f"The emulated AWS is up at {local.world.endpoint_url}, Region {local.world.region}.")
+        print(f"One real second is {1 / time_scale:.0f} emulated seconds; world time now {_world_now()}.")
+        print(f"Source clusters: {names}. Function stack: {local.function_stack_name}.")
+        first = wanted[0][0] if wanted else "SOURCE"
+        print("In another terminal, aurora-clone finds this world by itself:")
+        print(f"  aurora-clone local up example/template.yaml --stack-name it --param SourceClusterId={first}")
+        print("  aurora-clone list")
+        print("  aurora-clone local down it")
+        print('For the AWS CLI, boto3 or your own tests: eval "$(aurora-clone local env)", which exports:')
         for key, value in local.world.client_env().items():
-            print(f"  export {key}={value}")
-        print("Then: aurora-clone local up TEMPLATE --param KEY=VALUE ...   (Ctrl-C stops the world)", flush=True)
+            print(f"  export {key}={shlex.quote(value)}")
+        print("What happens in the world is shown below (Ctrl-C stops it).", flush=True)
         try:
             while not stop.wait(0.5):
                 pass
@@ -147,7 +192,42 @@ def serve(function_template: str, time_scale: float, sources: Sequence[str], sta
             pass
         finally:
             control.shutdown()
-            state_file.unlink(missing_ok=True)
+            described = LocalWorld.read(state_file)
+            if described is not None and described.pid == os.getpid():  # not another world's file
+                state_file.unlink(missing_ok=True)
+    return 0
+
+
+def _source_cluster(text: str) -> tuple[str, str]:
+    """``ID`` or ``ID:ENGINE`` (``aurora-mysql``, the default, or ``aurora-postgresql``)."""
+    identifier, _, engine = text.partition(":")
+    engine = engine or "aurora-mysql"
+    if engine not in SOURCE_ENGINES:
+        raise SystemExit(f"--source-cluster {text}: the engine must be one of {', '.join(SOURCE_ENGINES)}")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*", identifier) or len(identifier) > 63:
+        raise SystemExit(
+            f"--source-cluster {text}: '{identifier}' is not a DB cluster identifier (1-63 letters, digits and "
+            "hyphens, starting with a letter, no two hyphens in a row, not ending with one)"
+        )
+    return identifier, engine
+
+
+def _world_now() -> str:
+    from aurora_clone.timespec import format_timestamp
+
+    return format_timestamp(process_clock.utcnow())
+
+
+def print_environment(state_file: Path) -> int:
+    """The running world's client environment as ``export`` lines, for ``eval "$(aurora-clone local env)"``."""
+    from aurora_clone.target import START_HINT, running_world
+
+    world = running_world(state_file)
+    if world is None:
+        print(f"No local world is running: {START_HINT}.", file=sys.stderr)
+        return 1
+    for key, value in world.environment.items():
+        print(f"export {key}={shlex.quote(value)}")
     return 0
 
 
@@ -158,21 +238,14 @@ def _control_server(local: Any) -> http.server.ThreadingHTTPServer:
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.end_headers()
-
-            def write(line: str) -> None:
-                self.wfile.write((line + "\n").encode())
-                self.wfile.flush()
-
-            local.add_sink(write)
             try:
-                stack = _operate(local.cloudformation, self.path, request)
-                for key, value in stack.outputs.items():
-                    write(f"  {key:10} {value}")
-                write(f"RESULT {stack.status}")
+                for line in _operate(local, self.path, request):
+                    self.wfile.write((line + "\n").encode())
+                    self.wfile.flush()
+            except ConnectionError:
+                pass  # the client went away (Ctrl-C); the operation goes on in the world, as on AWS
             except Exception as error:  # the client shows it; the world keeps serving
-                write(f"ERROR {error}")
-            finally:
-                local.remove_sink(write)
+                self.wfile.write(f"ERROR {error}\nEXIT 1\n".encode())
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -180,38 +253,112 @@ def _control_server(local: Any) -> http.server.ThreadingHTTPServer:
     return http.server.ThreadingHTTPServer(("127.0.0.1", 0), Control)
 
 
-def _operate(cloudformation: Any, path: str, request: dict[str, Any]) -> Any:
+def _operate(local: Any, path: str, request: dict[str, Any]) -> Iterator[str]:
+    """Start the stack operation, then its stack events and its clones' RDS events as they happen, its
+    outputs (not for a delete) and status, and last ``EXIT <status>``."""
+    from aurora_clone.local.cloudformation import NoChangesError
+
+    cloudformation = local.cloudformation
+    name = request["stack"]
     if path == "/up":
-        name, template, parameters = request["stack"], request["template"], request["parameters"]
-        if name in cloudformation.stacks:
-            return cloudformation.update_stack(name, template, parameters)
-        return cloudformation.create_stack(name, template, parameters)
-    if path == "/down":
-        return cloudformation.delete_stack(request["stack"])
-    raise ValueError(f"unknown control command {path}")
+        body, source, parameters = request["template_body"], request["template"], request["parameters"]
+        try:
+            if name in cloudformation.stacks:
+                operation = cloudformation.start_update_stack(name, body, parameters, source=source)
+            else:
+                operation = cloudformation.start_create_stack(name, body, parameters, source=source)
+        except NoChangesError:
+            yield f"No changes to deploy: the stack {name} is up to date (same template and parameters)."
+            yield f"EXIT {0 if request.get('no_fail_on_empty_changeset') else 1}"
+            return
+        succeeded: tuple[str, ...] = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+    elif path == "/down":
+        operation = cloudformation.start_delete_stack(name)
+        succeeded = ("DELETE_COMPLETE",)
+    else:
+        raise ValueError(f"unknown control command {path}")
+    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    rds_events = _rds_events_of(local.world, operation.stack.stack_id, lines.put)
+    local.world.subscribe(rds_events)
+
+    def follow() -> None:
+        for event in operation.events():
+            lines.put(event.line())
+        lines.put(None)
+
+    threading.Thread(target=follow, name=f"follow-{name}", daemon=True).start()
+    try:
+        while (line := lines.get()) is not None:
+            yield line
+    finally:
+        local.world.unsubscribe(rds_events)
+    stack = operation.wait()
+    if path == "/up" and stack.status in succeeded:
+        for key, value in stack.outputs.items():
+            yield f"  {key:10} {value}"
+    reason = f" ({stack.status_reason})" if stack.status not in succeeded and stack.status_reason else ""
+    yield f"Stack status: {stack.status}{reason}"
+    yield f"EXIT {0 if stack.status in succeeded else 1}"
+
+
+def _rds_events_of(world: Any, stack_id: str, send: Callable[[str], None]) -> Callable[[dict[str, Any]], None]:
+    """A subscriber that sends the lines of RDS events about the clusters and instances of ``stack_id``:
+    those that exist now (a deleted one's last events come when its tags can no longer be read) and those
+    whose tags name the stack when their first event comes."""
+    from aurora_clone.ownership import STACK_ID_TAG
+
+    rds = world.client("rds")
+
+    def of_the_stack(tags: list[dict[str, str]]) -> bool:
+        return any(tag["Key"] == STACK_ID_TAG and tag["Value"] == stack_id for tag in tags)
+
+    known = {c["DBClusterArn"] for c in rds.describe_db_clusters()["DBClusters"] if of_the_stack(c["TagList"])}
+    known |= {i["DBInstanceArn"] for i in rds.describe_db_instances()["DBInstances"] if of_the_stack(i["TagList"])}
+
+    def relay(event: dict[str, Any]) -> None:
+        line = _rds_event_line(event)
+        if line is None or not event.get("resources"):
+            return
+        arn = event["resources"][0]
+        if arn not in known:
+            try:
+                tags = rds.list_tags_for_resource(ResourceName=arn)["TagList"]
+            except Exception:  # gone before its first event reached us: not one of the stack's
+                return
+            if not of_the_stack(tags):
+                return
+            known.add(arn)
+        send(line)
+
+    return relay
 
 
 def _control(state_file: Path, command: str, request: dict[str, Any]) -> Iterator[str]:
-    if not state_file.exists():
-        raise SystemExit("No local world is running: start one with `aurora-clone local serve` first.")
-    control = json.loads(state_file.read_text())["control"]
-    call = urllib.request.Request(f"{control}/{command}", data=json.dumps(request).encode(), method="POST")
+    from aurora_clone.target import START_HINT, running_world
+
+    world = running_world(state_file)
+    if world is None:
+        raise SystemExit(f"No local world is running: {START_HINT}.")
+    print(f"aurora-clone: acting on {world.description}", file=sys.stderr, flush=True)
+    call = urllib.request.Request(f"{world.control_url}/{command}", data=json.dumps(request).encode(), method="POST")
     try:
         with urllib.request.urlopen(call) as answer:
             for raw in answer:
                 yield raw.decode().rstrip("\n")
     except OSError as error:
-        raise SystemExit(f"The local world at {control} does not answer ({error}); is `local serve` running?") from None
+        raise SystemExit(
+            f"The local world stopped answering ({error}); is `aurora-clone local serve` running?"
+        ) from None
 
 
-def _stream(lines: Iterator[str], good: Callable[[str], bool]) -> int:
+def _stream(lines: Iterator[str]) -> int:
+    """Print what the world sends as it comes; its last line, ``EXIT <status>``, is the exit status."""
     status = 1
     for line in lines:
-        if line.startswith("RESULT "):
-            status = 0 if good(line.removeprefix("RESULT ")) else 1
-            print(f"Stack status: {line.removeprefix('RESULT ')}")
+        if line.startswith("EXIT "):
+            status = int(line.removeprefix("EXIT "))
         elif line.startswith("ERROR "):
-            print(line.removeprefix("ERROR "), file=sys.stderr)
+            print(line.removeprefix("ERROR "), file=sys.stderr, flush=True)
         else:
             print(line, flush=True)
     return status
@@ -251,7 +398,7 @@ def pool_status(source_id: str, slot_limit: int) -> int:
     except RdsError as error:
         print(error, file=sys.stderr)
         return 1
-    now = datetime.now(UTC)
+    now = process_clock.utcnow()
     source = snapshot.get(source_id)
     members = [(source, "source")] if source is not None else []
     members += [(copy, "copy") for copy in snapshot.copies_of(source_id)]
@@ -317,7 +464,7 @@ def list_clones() -> int:
     except RdsError as error:
         print(error, file=sys.stderr)
         return 1
-    now = datetime.now(UTC)
+    now = process_clock.utcnow()
     rows = [("CLONE", "SOURCE", "CLONED FROM", "STACK", "RESOURCE", "AGE", "STATUS", "ENDPOINT")]
     for clone in sorted(clones, key=lambda c: c.created):
         age = max(timedelta(0), now - clone.created) // timedelta(minutes=1) * timedelta(minutes=1)
@@ -351,7 +498,7 @@ def sweep(grace: str, dry_run: bool, request_table: str | None = None) -> int:
     try:
         result = run_sweep(
             RdsGateway(),
-            datetime.now(UTC),
+            process_clock.utcnow(),
             grace=parse_duration(grace, allow_zero=True),
             dry_run=dry_run,
             owner=RequestStore(table=request_table).owner,
@@ -416,7 +563,7 @@ def pool_run(config: Path | None, parameter: str | None, slot_limit: int, *, app
         return 0
     rds = RdsGateway()
     log = _quiet_logger()
-    now = datetime.now(UTC)
+    now = process_clock.utcnow()
     failed = False
     for policy in policies:
         if not apply or dry_run:
@@ -462,65 +609,141 @@ def lint(arguments: Sequence[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aurora-clone", description="Custom::AuroraClone tools.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('aurora-clone')}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     lint_command = commands.add_parser(
         "lint",
         help="check templates with cfn-lint and the Custom::AuroraClone rules",
         description="Run cfn-lint with the Custom::AuroraClone rules appended. Every argument goes to cfn-lint: "
         "templates, and any of its options (aurora-clone lint --help shows them).",
     )
-    lint_command.add_argument("arguments", nargs=argparse.REMAINDER, metavar="TEMPLATE|CFN-LINT-OPTION")
-    local = commands.add_parser("local", help="the embedded AWS world (no AWS account needed)")
-    actions = local.add_subparsers(dest="action", required=True)
-
-    def world_options(command: argparse.ArgumentParser, scale: float) -> None:
-        command.add_argument("--function-template", default="template.yaml", help="the function stack (SAM)")
-        command.add_argument(
-            "--time-scale", type=float, default=scale, help=f"real seconds per emulated second (default {scale})"
-        )
-
-    demo = actions.add_parser("demo", help="create, update and delete the example stack")
-    world_options(demo, 0.005)
-    demo.add_argument("--example", default="example/template.yaml")
-
-    serve_command = actions.add_parser("serve", help="keep the emulated AWS up and print its endpoint")
-    world_options(serve_command, 0.01)
-    serve_command.add_argument(
-        "--source-cluster", action="append", default=None, help="source cluster(s) to create (default prod-db)"
+    lint_command.add_argument(
+        "arguments", nargs=argparse.REMAINDER, metavar="TEMPLATE|CFN-LINT-OPTION", help="passed to cfn-lint"
     )
 
-    up = actions.add_parser("up", help="create or update a stack in the served world")
-    up.add_argument("template")
-    up.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    up.add_argument("--stack-name", help="default: the template's file name")
+    # Every command that talks to AWS: where it acts, and the (hidden) state file of `local serve`.
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument(
+        "--target",
+        choices=TARGET_CHOICES,
+        default="auto",
+        help="where to act: the running local world (local), AWS with boto3's profile and Region (aws), or auto: "
+        "AWS_ENDPOINT_URL if set, else the local world if one is running, else AWS (default: auto)",
+    )
+    target.add_argument("--state-file", type=Path, default=DEFAULT_STATE, help=argparse.SUPPRESS)
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument("--state-file", type=Path, default=DEFAULT_STATE, help=argparse.SUPPRESS)
 
-    down = actions.add_parser("down", help="delete a stack in the served world")
-    down.add_argument("stack")
-    for command in (serve_command, up, down):
-        command.add_argument("--state-file", type=Path, default=DEFAULT_STATE, help=argparse.SUPPRESS)
+    local = commands.add_parser("local", help="the embedded AWS world (no AWS account needed)")
+    actions = local.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    commands.add_parser("list", help="every clone this tool made in the account and Region")
-    sweep_command = commands.add_parser("sweep", help="delete clones whose stack is gone (as the schedule does)")
+    def world_options(command: argparse.ArgumentParser, scale: float) -> None:
+        command.add_argument(
+            "--function-template",
+            default="template.yaml",
+            help="the function stack's template (SAM), deployed into the world first (default: template.yaml)",
+        )
+        command.add_argument(
+            "--time-scale",
+            type=float,
+            default=scale,
+            help=f"real seconds per emulated second: {scale} makes one real second {1 / scale:.0f} emulated "
+            f"seconds (default: {scale})",
+        )
+
+    demo = actions.add_parser("demo", help="create, update and delete the example stack, then show what is left")
+    world_options(demo, 0.005)
+    demo.add_argument(
+        "--example",
+        default="example/template.yaml",
+        help="the stack template to run through (default: example/template.yaml)",
+    )
+
+    serve_command = actions.add_parser(
+        "serve", help="keep the emulated AWS up for other terminals and tools", parents=[state]
+    )
+    world_options(serve_command, 0.01)
+    serve_command.add_argument(
+        "--source-cluster",
+        action="append",
+        default=None,
+        metavar="ID[:ENGINE]",
+        help="a source cluster to create, available with one writer instance; ENGINE is aurora-mysql or "
+        "aurora-postgresql (default engine: aurora-mysql); repeat for more (default: prod-db)",
+    )
+    actions.add_parser(
+        "env",
+        help="print the running world's environment as export lines",
+        description='Print export lines for the AWS CLI, boto3 and SDKs: eval "$(aurora-clone local env)".',
+        parents=[state],
+    )
+
+    up = actions.add_parser(
+        "up",
+        help="create a stack in the running world, or update it; stream its events until it is done",
+        parents=[state],
+    )
+    up.add_argument("template", help="the stack's template file")
+    up.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template parameter; repeat for more (default: the template's defaults)",
+    )
+    up.add_argument("--stack-name", help="the stack's name (default: the template's file name without extension)")
+    up.add_argument(
+        "--no-fail-on-empty-changeset",
+        action="store_true",
+        help="exit 0 when an update changes nothing, as `aws cloudformation deploy` does (default: exit 1)",
+    )
+
+    down = actions.add_parser(
+        "down", help="delete a stack in the running world; stream its events until it is gone", parents=[state]
+    )
+    down.add_argument("stack", help="the stack's name")
+
+    commands.add_parser(
+        "list", help="every clone this tool made in the account and Region, with its stack and age", parents=[target]
+    )
+    sweep_command = commands.add_parser(
+        "sweep",
+        help="delete clones whose stack is gone or no longer names them, as the schedule does",
+        parents=[target],
+    )
     sweep_command.add_argument("--dry-run", action="store_true", help="say what would be deleted, delete nothing")
-    sweep_command.add_argument("--grace", default="PT1H", help="leave clones younger than this (ISO-8601, PT1H)")
+    sweep_command.add_argument(
+        "--grace",
+        default="PT1H",
+        help="leave clones younger than this, an ISO-8601 duration such as PT30M (default: PT1H)",
+    )
     sweep_command.add_argument(
         "--request-table",
         default=None,
-        help="the function stack's RequestTableName output (default: $REQUEST_TABLE, else aurora-clone-requests)",
+        help="the function stack's request table, to leave clones a pending request owns (default: "
+        "$REQUEST_TABLE, else the RequestTableName output of --function-stack)",
+    )
+    sweep_command.add_argument(
+        "--function-stack",
+        default="aurora-clone",
+        help="the function stack whose RequestTableName output names the table (default: aurora-clone)",
     )
 
     pool = commands.add_parser("pool", help="the copy pool: status, plan and apply, against AWS or the local world")
-    pool_actions = pool.add_subparsers(dest="action", required=True)
-    limit_help = "clone slots per cluster (default: CLONE_SLOT_LIMIT or 15)"
-    status = pool_actions.add_parser("status", help="the source and its copies, with their clone slots")
+    pool_actions = pool.add_subparsers(dest="action", required=True, metavar="ACTION")
+    limit_help = "clone slots per cluster, 1-15 (default: $CLONE_SLOT_LIMIT, else 15)"
+    status = pool_actions.add_parser(
+        "status", help="the source and its copies, with their clone slots", parents=[target]
+    )
     status.add_argument("source", help="the source DB cluster identifier")
     status.add_argument("--slot-limit", type=int, help=limit_help)
     for name, text in (("plan", "what the scheduled run would do now, and why"), ("apply", "do it now")):
-        command = pool_actions.add_parser(name, help=text)
+        command = pool_actions.add_parser(name, help=text, parents=[target])
         document = command.add_mutually_exclusive_group()
-        document.add_argument("--config", type=Path, help="the pool document as a JSON file")
+        document.add_argument("--config", type=Path, help="the pool document as a JSON file (default: --parameter)")
         document.add_argument(
-            "--parameter", help="the SSM parameter holding it (default: POOL_CONFIG_PARAMETER or /aurora-clone/pools)"
+            "--parameter",
+            help="the SSM parameter holding the pool document "
+            "(default: $POOL_CONFIG_PARAMETER, else /aurora-clone/pools)",
         )
         command.add_argument("--slot-limit", type=int, help=limit_help)
         if name == "apply":
@@ -533,25 +756,108 @@ def main(argv: Sequence[str] | None = None) -> int:
     if given[:1] == ["lint"]:  # the rest is cfn-lint's, options first included (argparse would claim those)
         return lint(given[1:])
     args = build_parser().parse_args(given)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        message = _user_error(error)
+        if message is None:
+            raise
+        print(f"aurora-clone: {message}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "local":
+        return _run_local(args)
+    from aurora_clone.target import choose_target
+
+    target = choose_target(args.target, args.state_file)
+    target.apply()
+    print(f"aurora-clone: acting on {target.description}", file=sys.stderr)
     if args.command == "list":
         return list_clones()
     if args.command == "sweep":
-        return sweep(args.grace, args.dry_run, args.request_table)
-    if args.command == "pool":
-        limit = _slot_limit(args.slot_limit)
-        if args.action == "status":
-            return pool_status(args.source, limit)
-        apply = args.action == "apply"
-        return pool_run(args.config, args.parameter, limit, apply=apply, dry_run=apply and args.dry_run)
+        table = args.request_table or os.environ.get("REQUEST_TABLE") or _request_table(args.function_stack, target)
+        return sweep(args.grace, args.dry_run, table)
+    limit = _slot_limit(args.slot_limit)
+    if args.action == "status":
+        return pool_status(args.source, limit)
+    apply = args.action == "apply"
+    return pool_run(args.config, args.parameter, limit, apply=apply, dry_run=apply and args.dry_run)
+
+
+def _run_local(args: argparse.Namespace) -> int:
     if args.action == "demo":
         return run_demo(args.function_template, args.example, args.time_scale)
     if args.action == "serve":
         return serve(args.function_template, args.time_scale, args.source_cluster or ["prod-db"], args.state_file)
+    if args.action == "env":
+        return print_environment(args.state_file)
     if args.action == "up":
         name = args.stack_name or Path(args.template).stem
-        request = {"stack": name, "template": str(Path(args.template).resolve()), "parameters": _parameters(args.param)}
-        return _stream(_control(args.state_file, "up", request), lambda s: s in ("CREATE_COMPLETE", "UPDATE_COMPLETE"))
-    return _stream(_control(args.state_file, "down", {"stack": args.stack}), lambda s: s == "DELETE_COMPLETE")
+        try:
+            body = Path(args.template).read_text()
+        except OSError as error:
+            raise SystemExit(f"Cannot read the template {args.template}: {error.strerror}") from None
+        request = {
+            "stack": name,
+            "template": args.template,
+            "template_body": body,
+            "parameters": _parameters(args.param),
+            "no_fail_on_empty_changeset": args.no_fail_on_empty_changeset,
+        }
+        return _stream(_control(args.state_file, "up", request))
+    return _stream(_control(args.state_file, "down", {"stack": args.stack}))
+
+
+def _request_table(function_stack: str, target: Any) -> str:
+    """The RequestTableName output of the function stack: from the running world's state, else from
+    CloudFormation."""
+    if target.world is not None and target.world.function_stack == function_stack:
+        table = target.world.outputs.get("RequestTableName")
+        if table:
+            return str(table)
+    import boto3
+
+    stacks = boto3.client("cloudformation").describe_stacks(StackName=function_stack)["Stacks"]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
+    if "RequestTableName" not in outputs:
+        raise SystemExit(
+            f"The stack '{function_stack}' has no RequestTableName output: give --request-table or --function-stack."
+        )
+    return str(outputs["RequestTableName"])
+
+
+def _user_error(error: Exception) -> str | None:
+    """One line for a mistake or a missing piece a user can fix; None for a bug (shown with its traceback)."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+
+    from aurora_clone.target import START_HINT, TargetError
+
+    if isinstance(error, TargetError):
+        return str(error)
+    if isinstance(error, NoRegionError):
+        return f"No AWS Region: set AWS_DEFAULT_REGION (or a profile's region), or {START_HINT}."
+    if isinstance(error, NoCredentialsError):
+        return f"No AWS credentials: configure a profile (aws configure), or {START_HINT}."
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"Cannot reach {error.kwargs.get('endpoint_url', 'the endpoint')}: is the local world (or the network) up?"
+        )
+    if isinstance(error, ClientError):
+        detail = error.response.get("Error", {})
+        return f"{detail.get('Code', 'Error')}: {detail.get('Message', error)}"
+    if isinstance(error, BotoCoreError):
+        return str(error)
+    return None
 
 
 if __name__ == "__main__":
