@@ -27,6 +27,7 @@ class Job:
     failure: str | None = None  # a teardown that ends in FAILED with this reason (a discarded replacement)
     purge_older_than: float | None = None  # PurgeObsoleteCopies: MaxCopyAge in seconds, once the clone is ready
     final_snapshot: str | None = None  # SnapshotOnDelete: the snapshot RDS takes before deleting the cluster
+    unreachable_since: float | None = None  # when the connection check first failed to reach the ready clone
 
     def discard(self, reason: str) -> Job:
         """Turn a failed replacement into the teardown of the half-made clone, then FAILED."""
@@ -49,7 +50,7 @@ class Job:
         }
         if self.desired is not None:
             data["desired"] = self.desired.to_dict()
-        for key in ("replacing", "failure", "purge_older_than", "final_snapshot"):
+        for key in ("replacing", "failure", "purge_older_than", "final_snapshot", "unreachable_since"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from aurora_clone import clock as process_clock
+from aurora_clone.aws_errors import is_transient
 from aurora_clone.changes import (
     CLUSTER_PARAMETER_GROUP,
     INSTANCE_PARAMETER_GROUP,
@@ -34,6 +35,7 @@ from aurora_clone.changes import (
     tag_changes,
 )
 from aurora_clone.clone_state import BACKTRACKED_TO_TAG, ClusterView, DesiredClone
+from aurora_clone.connection_check import Prober, ProbeResult, judge, probe_request
 from aurora_clone.logs import SERVICE
 from aurora_clone.naming import (
     derive_cluster_id,
@@ -175,8 +177,11 @@ class CloneResource:
         slot_lock: SlotLock | None = None,
         slot_limit: int = CLONE_SLOT_LIMIT,
         unanswered_clone: Callable[[Request], str | None] | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.rds = rds
+        # The connection check (the function stack's optional probe in the tests' VPC); None: not configured.
+        self.prober = prober
         self.clock = clock
         self.slot_lock = slot_lock or SlotLock(clock=clock)
         self.slot_limit = slot_limit
@@ -670,6 +675,10 @@ class CloneResource:
                 return Done(job.answer_id)
             case Ready():
                 assert cluster is not None
+                if self.prober is not None:
+                    checked = self._check_connection(job, cluster)
+                    if checked is not None:
+                        return checked
                 if job.purge_older_than is not None:
                     self._purge_obsolete_copies(job.source, job.purge_older_than)
                 return Done(job.answer_id, attributes(cluster, job.source))
@@ -682,6 +691,26 @@ class CloneResource:
             case Wait(why) | Act(why=why):
                 return Pending(job, why)
         raise AssertionError(f"unhandled step {step}")
+
+    def _check_connection(self, job: Job, cluster: ClusterView) -> Outcome | None:
+        """None when the connection check reaches the clone (or is not configured); else look again, or fail
+        once its patience is over (connection_check.judge)."""
+        assert self.prober is not None
+        try:
+            result = self.prober.probe(probe_request(cluster))
+        except Exception as error:
+            if is_transient(error):
+                raise
+            result = ProbeResult(False, "probe", f"the connection check function could not be invoked: {error}")
+        verdict = judge(result, cluster, job.unreachable_since, self.clock())
+        if verdict.action == "proceed":
+            return None
+        logger.info(
+            "Connection check", extra={"cluster": cluster.identifier, "stage": result.stage, "detail": result.detail}
+        )
+        if verdict.action == "retry":
+            return Pending(replace(job, unreachable_since=verdict.unreachable_since), verdict.reason)
+        return self._answer(job, Broken(verdict.reason), None)
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,9 @@ def clone_slot_limit() -> int:
     if not written.isdigit() or not 1 <= int(written) <= CLONE_SLOT_LIMIT:
         raise ValueError(f"CLONE_SLOT_LIMIT must be a whole number from 1 to 15, got '{written}'.")
     return int(written)
+
+
+def connection_check_function() -> str | None:
+    """``CONNECTION_CHECK_FUNCTION``: the connection check's function (set by the template when its VPC
+    parameters are given); None when unset: clones answer once RDS reports them available."""
+    return os.environ.get("CONNECTION_CHECK_FUNCTION", "").strip() or None

@@ -111,6 +111,7 @@ def test_package_buildTemplate_pointsCodeUriAtTheZip(archive: zipfile.ZipFile) -
     built = (BUILD / "template.yaml").read_text(encoding="utf-8")
     source = (REPO / "template.yaml").read_text(encoding="utf-8")
     code_uri = re.compile(r"^[ \t]*CodeUri:[ \t]*(\S+)[ \t]*$", re.MULTILINE)
-    assert code_uri.findall(built) == ["aurora-clone.zip"] * 2  # the clone function and the pool function
-    assert code_uri.findall(source) == ["build/aurora-clone.zip"] * 2
+    # The clone function, the connection check and the pool function.
+    assert code_uri.findall(built) == ["aurora-clone.zip"] * 3
+    assert code_uri.findall(source) == ["build/aurora-clone.zip"] * 3
     assert code_uri.sub("", built) == code_uri.sub("", source)

@@ -6,13 +6,14 @@ twice (``EventDelivery``)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from aurora_clone.local.cloudformation import LocalCloudFormation, LocalStack
 from aurora_clone.local.cloudformation_api import CloudFormationApi
 from aurora_clone.local.eventbridge import EventBridgePlayer
+from aurora_clone.local.lambda_api import LambdaInvokeApi
 from aurora_clone.local.lambda_runtime import LocalLambda
 from aurora_clone.local.queue_poller import QueuePoller
 from aurora_clone.local.rds_rules import Durations, Throttling
@@ -39,8 +40,10 @@ class LocalSession:
         printer: Callable[[str], None] = print,
         concurrency: int = 4,
         event_delivery: EventDelivery | None = None,
+        function_parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.function_template = function_template
+        self.function_parameters = dict(function_parameters or {})
         self.function_stack_name = function_stack
         self.world = LocalAws(
             time_scale=time_scale,
@@ -76,8 +79,10 @@ class LocalSession:
             self._cloudformation = LocalCloudFormation(self.world, self.lambdas, self._print, poller=self.poller)
             # The endpoint's CloudFormation API answers from these stacks, not from moto's.
             self.world.put_in_front(CloudFormationApi(self._cloudformation, self.world).in_front_of)
+            # Lambda's Invoke runs the deployed functions in the local runtime, not in moto's containers.
+            self.world.put_in_front(LambdaInvokeApi(self.lambdas).in_front_of)
             self.function_stack = self._cloudformation.deploy_function_stack(
-                self.function_template, self.function_stack_name
+                self.function_template, self.function_stack_name, self.function_parameters
             )
             if self.function_stack.status != "CREATE_COMPLETE":
                 raise RuntimeError(f"the function stack ended {self.function_stack.status}")

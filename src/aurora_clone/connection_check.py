@@ -1,0 +1,120 @@
+"""The optional connection check: can the tests' network reach a clone that RDS reports ``available``?
+
+With the function stack's connection-check parameters set (subnets and security groups of the tests'
+VPC), a small function placed there (``aurora_clone.probe``) opens a connection to the clone's writer
+endpoint before a Create or an in-place Update answers SUCCESS. This module holds the plain data both
+sides exchange and the decision taken from a probe's result; ``aurora_clone.probe_invoker`` invokes the
+probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from aurora_clone.clone_state import ClusterView
+
+# How long, after the writer is available, an unreachable clone is probed again before the request fails:
+# new endpoints' DNS names and security group changes take a minute or two to take effect.
+PATIENCE_SECONDS = 300.0
+
+Stage = Literal["tcp", "tls", "login", "query", "probe"]
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """What the probe connects to; ``secret_arn``: the RDS-managed master secret, to log in with."""
+
+    host: str
+    port: int
+    engine: str
+    secret_arn: str = ""
+
+    def to_event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {"host": self.host, "port": self.port, "engine": self.engine}
+        if self.secret_arn:
+            event["secret_arn"] = self.secret_arn
+        return event
+
+    @classmethod
+    def from_event(cls, event: Any) -> ProbeRequest:
+        if not isinstance(event, dict):
+            raise ValueError("a probe request is a JSON object")
+        host, port, engine = event.get("host"), event.get("port"), event.get("engine")
+        if not isinstance(host, str) or not host or not isinstance(engine, str):
+            raise ValueError("a probe request names a host and an engine")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise ValueError("a probe request's port is a whole number from 1 to 65535")
+        secret = event.get("secret_arn", "")
+        return cls(host, port, engine, secret if isinstance(secret, str) else "")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """``reachable``: every stage the probe tried passed; else ``stage`` is the one that failed."""
+
+    reachable: bool
+    stage: Stage
+    detail: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"reachable": self.reachable, "stage": self.stage, "detail": self.detail}
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> ProbeResult:
+        if not isinstance(payload, dict) or not isinstance(payload.get("reachable"), bool):
+            return cls(False, "probe", f"the connection check answered something else than a result: {payload!r}")
+        stage = payload.get("stage")
+        known: tuple[Stage, ...] = ("tcp", "tls", "login", "query", "probe")
+        return cls(payload["reachable"], stage if stage in known else "probe", str(payload.get("detail", "")))
+
+
+class Prober(Protocol):
+    """What probes a clone: ``probe_invoker.ProbeInvoker`` on AWS and in the local world."""
+
+    def probe(self, request: ProbeRequest) -> ProbeResult: ...
+
+
+def probe_request(cluster: ClusterView) -> ProbeRequest:
+    """The writer endpoint of ``cluster``, with its managed secret when RDS manages its password."""
+    return ProbeRequest(cluster.endpoint, cluster.port, cluster.engine, cluster.master_user_secret_arn)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do after a probe: answer (``proceed``), look again later, or fail with ``reason``."""
+
+    action: Literal["proceed", "retry", "fail"]
+    reason: str = ""
+    unreachable_since: float | None = None
+
+
+def judge(result: ProbeResult, cluster: ClusterView, unreachable_since: float | None, now: float) -> Verdict:
+    """Reachable: proceed. Unreachable: look again for ``PATIENCE_SECONDS`` after the first failed probe
+    (the request's deadline still applies), then fail naming what decides reachability."""
+    if result.reachable:
+        return Verdict("proceed")
+    since = now if unreachable_since is None else unreachable_since
+    reason = unreachable_reason(result, cluster)
+    if now - since >= PATIENCE_SECONDS:
+        return Verdict("fail", f"{reason} (tried for {int(now - since)} seconds)", since)
+    return Verdict("retry", reason, since)
+
+
+def unreachable_reason(result: ProbeResult, cluster: ClusterView) -> str:
+    """A reason a user can act on: what failed, and the clone's security groups and subnet group."""
+    groups = ", ".join(cluster.vpc_security_group_ids) or "none"
+    subnets = cluster.subnet_group or "the default subnet group"
+    what = {
+        "tcp": "no TCP connection",
+        "tls": "no TLS handshake",
+        "login": "the master user could not log in",
+        "query": "SELECT 1 failed",
+        "probe": "the connection check failed",
+    }[result.stage]
+    return (
+        f"The clone '{cluster.identifier}' is available but the connection check cannot reach it: {what} to "
+        f"{cluster.endpoint}:{cluster.port} ({result.detail}). Its security groups ({groups}) must allow port "
+        f"{cluster.port} from the connection check's security groups, and its subnet group ({subnets}) must be "
+        "in the VPC of the connection check's subnets (VpcSecurityGroupIds, DBSubnetGroupName)."
+    )

@@ -1,0 +1,37 @@
+"""Invokes the connection check's function (``aurora_clone.probe``) and reads its answer: the gateway the
+clone resource uses when the function stack has a connection check."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aurora_clone.aws_clients import aws_client
+from aurora_clone.connection_check import ProbeRequest, ProbeResult
+
+
+class ProbeInvoker:
+    """``probe(request)``: the probe function's result. AWS errors (throttling, 5xx) are raised: the
+    request is looked at again at its next wake-up."""
+
+    def __init__(self, function_name: str, lambda_client: Any = None) -> None:
+        self.function_name = function_name
+        self._client = lambda_client
+
+    def probe(self, request: ProbeRequest) -> ProbeResult:
+        if self._client is None:
+            self._client = aws_client("lambda")
+        answer = self._client.invoke(
+            FunctionName=self.function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(request.to_event()).encode(),
+        )
+        body = answer["Payload"].read()
+        if answer.get("FunctionError"):
+            return ProbeResult(
+                False, "probe", f"the connection check function failed: {body.decode(errors='replace')[:500]}"
+            )
+        try:
+            return ProbeResult.from_payload(json.loads(body))
+        except ValueError:
+            return ProbeResult.from_payload(None)
