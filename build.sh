@@ -35,8 +35,8 @@ Commands:
                       python3.13 on arm64, without boto3) and build/template.yaml, with the LICENSE and
                       README.md its metadata names. No AWS call.
   deploy              package, then aws cloudformation package + deploy. Needs LAMBDA_S3_BUCKET,
-                      LAMBDA_S3_PREFIX, STACK_NAME and the aws CLI; POLL_RULE_PREFIX, if set,
-                      overrides the PollRulePrefix parameter.
+                      LAMBDA_S3_PREFIX, STACK_NAME and the aws CLI; DEPLOY_PARAMETERS, if set,
+                      gives the stack's parameters as KEY=VALUE words.
   publish             package, then publish pyproject.toml's version to the AWS Serverless Application
                       Repository (sam publish when SAM CLI is installed, else the aws CLI's serverlessrepo
                       calls). Needs LAMBDA_S3_BUCKET, LAMBDA_S3_PREFIX and the aws CLI; SOURCE_CODE_URL,
@@ -193,9 +193,12 @@ cmd_deploy() {
     --s3-bucket "$LAMBDA_S3_BUCKET" \
     --s3-prefix "$LAMBDA_S3_PREFIX" \
     --output-template-file "$BUILD/packaged.yaml"
+  # DEPLOY_PARAMETERS: the function stack's parameters as KEY=VALUE words, such as
+  # "ConnectionCheckSubnetIds=subnet-0a,subnet-0b ConnectionCheckSecurityGroupIds=sg-0c".
   local overrides=()
-  if [[ -n "${POLL_RULE_PREFIX:-}" ]]; then
-    overrides=(--parameter-overrides "PollRulePrefix=$POLL_RULE_PREFIX")
+  if [[ -n "${DEPLOY_PARAMETERS:-}" ]]; then
+    read -r -a overrides <<<"$DEPLOY_PARAMETERS"
+    overrides=(--parameter-overrides "${overrides[@]}")
   fi
   log "aws cloudformation deploy --stack-name $STACK_NAME"
   aws cloudformation deploy \
