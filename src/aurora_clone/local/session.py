@@ -41,6 +41,7 @@ class LocalSession:
         concurrency: int = 4,
         event_delivery: EventDelivery | None = None,
         function_parameters: Mapping[str, str] | None = None,
+        real_databases: bool = False,
     ) -> None:
         self.function_template = function_template
         self.function_parameters = dict(function_parameters or {})
@@ -51,6 +52,7 @@ class LocalSession:
             throttling=throttling,
             seed=seed,
             event_delivery=event_delivery if event_delivery is not None else EventDelivery(),
+            real_databases=real_databases,  # real servers behind the clusters' endpoints (LocalAws)
         )
         self._printer = printer
         self._sinks: list[Callable[[str], None]] = []

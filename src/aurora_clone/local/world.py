@@ -61,6 +61,8 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from aurora_clone import clock as process_clock
 from aurora_clone.changes import parameter_group_family
+from aurora_clone.local.database_plan import MYSQL_ENGINE, MYSQL_SAMPLE_SQL, SAMPLE_SQL
+from aurora_clone.local.databases import LocalDatabases
 from aurora_clone.local.rds_rules import LOCK, Durations, RdsRules, Throttling, WorldPace
 
 REGION = "us-east-1"
@@ -207,6 +209,10 @@ class LocalAws:
     ``seed`` draws every stage's duration at random around its base (``Durations.draw``) with
     ``random.Random(seed)``; without it every stage lasts exactly its base duration. ``event_delivery``
     says how RDS events reach the subscribers (default: at once, every one, in order).
+
+    ``real_databases``: Aurora PostgreSQL clusters (and Aurora MySQL ones where mysqld or mariadbd is on
+    PATH) run a real server behind their endpoint, clones a copy of their source's data (``databases``, an
+    ``aurora_clone.local.databases.LocalDatabases``); off by default: metadata only, and faster.
     """
 
     def __init__(
@@ -217,9 +223,12 @@ class LocalAws:
         throttling: Throttling | None = None,
         seed: int | None = None,
         event_delivery: EventDelivery = IMMEDIATE_DELIVERY,
+        real_databases: bool = False,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        self.real_databases = real_databases
+        self.databases: LocalDatabases | None = None
         self.time_scale = time_scale
         self.durations = durations if durations is not None else Durations()
         self.throttling = throttling
@@ -265,6 +274,8 @@ class LocalAws:
         try:
             rules.__enter__()
             self._rules = rules
+            if self.real_databases:  # its patches wrap the rules': entered after them, left before
+                self.databases = LocalDatabases().__enter__()
             self._directory = tempfile.TemporaryDirectory(prefix="aurora-clone-local-")
             cert, key = write_certificate(Path(self._directory.name))
             self.ca_bundle = str(cert)
@@ -318,6 +329,9 @@ class LocalAws:
             thread.join(JOIN_SECONDS)
         self._threads = []
         self._server = None
+        if self.databases is not None:  # every server stopped, every file removed
+            self.databases.__exit__(None, None, None)
+            self.databases = None
         if self._rules is not None:  # this world ran: its rules and moto's state go
             self._rules.__exit__(None, None, None)
             self._rules = None
@@ -480,10 +494,13 @@ class LocalAws:
         engine: str = "aurora-mysql",
         instance_class: str = "db.r6g.large",
         backtrack_window: int = 0,
+        sql: str | None = None,
     ) -> str:
         """An ``available`` cluster with one ``available`` writer ``<identifier>-writer``, made at once; its ARN.
 
-        Made inside the world, so it sends no request (``rds_calls`` stays as it is) and no event.
+        Made inside the world, so it sends no request (``rds_calls`` stays as it is) and no event. With real
+        databases, its server is started before this returns, holding ``sql`` (run as its master user) or,
+        without it, a small sample: a ``customers`` table with three rows.
         """
         if self._rules is None:
             raise RuntimeError("the world is not running")
@@ -513,6 +530,11 @@ class LocalAws:
             )
             writer.status = "available"
             arn: str = cluster.db_cluster_arn
+        if self.databases is not None:
+            self.databases.settle()
+            if self.databases.server(identifier) is not None:
+                sample = MYSQL_SAMPLE_SQL if engine == MYSQL_ENGINE else SAMPLE_SQL
+                self.databases.load_sql(identifier, sample if sql is None else sql)
         return arn
 
 
