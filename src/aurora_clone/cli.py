@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from aurora_clone.pool.plan import PoolPolicy
 
 SOURCE_ENGINES = ("aurora-mysql", "aurora-postgresql")
+SQL_ENGINES = ("aurora-postgresql",)  # the sources --source-sql is loaded into
 DEFAULT_STATE = Path(os.environ.get("AURORA_CLONE_LOCAL_STATE", Path.home() / ".aurora-clone" / "local.json"))
 
 
@@ -67,15 +68,23 @@ def _parameters(pairs: Sequence[str]) -> dict[str, str]:
 
 def run_demo(function_template: str, example: str, time_scale: float) -> int:
     """Create, update and delete the example stack; show that nothing is left. Exit status 0 on success."""
+    from aurora_clone.local import database_demo
     from aurora_clone.local.session import LocalSession
+    from aurora_clone.local.world import SOURCE_MASTER_PASSWORD, SOURCE_MASTER_USERNAME
 
     started = time.monotonic()
     _say(f"Starting the emulated AWS (one real second is {1 / time_scale:.0f} emulated seconds)")
-    with LocalSession(function_template, time_scale=time_scale, printer=lambda line: print(line, flush=True)) as local:
+    with LocalSession(
+        function_template, time_scale=time_scale, printer=lambda line: print(line, flush=True), real_databases=True
+    ) as local:
         print(f"Endpoint: {local.world.endpoint_url}")
         local.world.subscribe(_print_rds_event)
-        _say("Creating the source Aurora MySQL cluster 'prod-db' with one writer instance")
-        local.world.create_source_cluster("prod-db")
+        # -- real databases (issue 12): the source is Aurora PostgreSQL with a real server and sample rows
+        _say("Creating the source Aurora PostgreSQL cluster 'prod-db' with one writer instance and a real server")
+        local.world.create_source_cluster("prod-db", engine="aurora-postgresql")
+        if local.world.databases is not None:
+            print(local.world.databases.describe("prod-db", "aurora-postgresql"))
+        # -- end real databases
         print("prod-db is available")
         print(f"Function stack '{local.function_stack_name}' deployed from {function_template}")
         cfn = local.cloudformation
@@ -87,6 +96,13 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
             return _failed(stack.status)
         for key, value in stack.outputs.items():
             print(f"  {key:10} {value}")
+        created = dict(stack.outputs)
+        # -- real databases (issue 12): the clone answers at the outputs' endpoint, with the source's data
+        _say("Connecting to the clone from the stack's outputs (Endpoint, Port)")
+        user, password = SOURCE_MASTER_USERNAME, SOURCE_MASTER_PASSWORD
+        if not database_demo.show_clone_is_a_copy(local.world, created, "prod-db", user, password, print):
+            return _failed("the clone is not a copy of the source of its own")
+        # -- end real databases
 
         _say("Updating it: a bigger instance class (db.r6g.xlarge), in place")
         stack = cfn.update_stack("integration-test", example, {**params, "InstanceClass": "db.r6g.xlarge"})
@@ -103,6 +119,8 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
         stack = cfn.delete_stack("integration-test")
         if stack.status != "DELETE_COMPLETE":
             return _failed(stack.status)
+        if not database_demo.show_server_gone(local.world, created, "prod-db", print):  # real databases (issue 12)
+            return _failed("the deleted clone's server still answers")
 
         _say("What is left")
         leftovers = local.settled_leftovers(world_seconds=300)
@@ -140,8 +158,12 @@ def _failed(what: str) -> int:
 # -- serve / up / down ---------------------------------------------------------------------------------
 
 
-def serve(function_template: str, time_scale: float, sources: Sequence[str], state_file: Path) -> int:
-    """Keep the world up until interrupted; the other commands find it through ``state_file``."""
+def serve(
+    function_template: str, time_scale: float, sources: Sequence[str], state_file: Path, source_sql: Path | None = None
+) -> int:
+    """Keep the world up until interrupted; the other commands find it through ``state_file``. ``source_sql`` is
+    loaded into each Aurora PostgreSQL source's real server (default: a small sample)."""
+    from aurora_clone.local.database_servers import ServerError
     from aurora_clone.local.session import LocalSession
     from aurora_clone.target import LocalWorld, running_world
 
@@ -154,12 +176,22 @@ def serve(function_template: str, time_scale: float, sources: Sequence[str], sta
         )
         return 1
     wanted = [_source_cluster(text) for text in sources]
+    try:  # real databases (issue 12)
+        sql = source_sql.read_text() if source_sql is not None else None
+    except OSError as error:
+        raise SystemExit(f"Cannot read --source-sql {source_sql}: {error.strerror}") from None
     stop = threading.Event()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may start it with SIGINT ignored
         signal.signal(stop_signal, lambda *_: stop.set())
-    with LocalSession(function_template, time_scale=time_scale, printer=lambda line: print(line, flush=True)) as local:
+    with LocalSession(
+        function_template, time_scale=time_scale, printer=lambda line: print(line, flush=True), real_databases=True
+    ) as local:
         for identifier, engine in wanted:
-            local.world.create_source_cluster(identifier, engine=engine)
+            try:
+                local.world.create_source_cluster(identifier, engine=engine, sql=sql if engine in SQL_ENGINES else None)
+            except ServerError as error:
+                print(f"The source cluster {identifier}: {error}", file=sys.stderr)
+                return 1
         local.world.subscribe(_print_rds_event)
         control = _control_server(local)
         threading.Thread(target=control.serve_forever, name="local-control", daemon=True).start()
@@ -176,6 +208,9 @@ def serve(function_template: str, time_scale: float, sources: Sequence[str], sta
         print(f"The emulated AWS is up at {local.world.endpoint_url}, Region {local.world.region}.")
         print(f"One real second is {1 / time_scale:.0f} emulated seconds; world time now {_world_now()}.")
         print(f"Source clusters: {names}. Function stack: {local.function_stack_name}.")
+        if local.world.databases is not None:  # real databases (issue 12): one line per source
+            for identifier, engine in wanted:
+                print(f"  {local.world.databases.describe(identifier, engine)}")
         first = wanted[0][0] if wanted else "SOURCE"
         print("In another terminal, aurora-clone finds this world by itself:")
         print(f"  aurora-clone local up example/template.yaml --stack-name it --param SourceClusterId={first}")
@@ -670,6 +705,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a source cluster to create, available with one writer instance; ENGINE is aurora-mysql or "
         "aurora-postgresql (default engine: aurora-mysql); repeat for more (default: prod-db)",
     )
+    serve_command.add_argument(
+        "--source-sql",
+        type=Path,
+        metavar="FILE",
+        help="a SQL file loaded into each Aurora PostgreSQL source cluster's real PostgreSQL server, as its master "
+        "user (default: a customers table with three rows)",
+    )
     actions.add_parser(
         "env",
         help="print the running world's environment as export lines",
@@ -792,7 +834,8 @@ def _run_local(args: argparse.Namespace) -> int:
     if args.action == "demo":
         return run_demo(args.function_template, args.example, args.time_scale)
     if args.action == "serve":
-        return serve(args.function_template, args.time_scale, args.source_cluster or ["prod-db"], args.state_file)
+        sources = args.source_cluster or ["prod-db"]
+        return serve(args.function_template, args.time_scale, sources, args.state_file, args.source_sql)
     if args.action == "env":
         return print_environment(args.state_file)
     if args.action == "up":
