@@ -169,8 +169,8 @@ def test_delayed_message_stays_hidden_until_its_delay_passes_in_world_time(engin
 def test_received_message_comes_back_after_its_visibility_timeout_in_world_time(engine: Engine) -> None:
     queue = engine.queue("invisible", visibility_timeout=45)
     queue.send("wake")
+    taken_at = engine.world.world_time()  # before the receive: its visibility timeout starts inside the call
     (taken,) = queue.sqs.receive_message(QueueUrl=queue.url)["Messages"]
-    taken_at = engine.world.world_time()
     returned: list[float] = []
 
     def back() -> bool:
