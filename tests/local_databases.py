@@ -7,8 +7,11 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import pg8000.native
+
+from aurora_clone.local.world import LocalAws
 
 CONNECT_SECONDS = 5.0
 
@@ -18,6 +21,14 @@ def connect(address: str, port: int | str, user: str, password: str) -> pg8000.n
     return pg8000.native.Connection(
         user, host=address, port=int(port), password=password, database="postgres", timeout=CONNECT_SECONDS
     )
+
+
+def describe(world: LocalAws, identifier: str) -> dict[str, Any]:
+    """The cluster as DescribeDBClusters shows it."""
+    clusters: list[dict[str, Any]] = world.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)[
+        "DBClusters"
+    ]
+    return clusters[0]
 
 
 def port_answers(address: str, port: int | str) -> bool:

@@ -47,6 +47,7 @@ from aurora_clone.local.database_plan import ServerFacts
 LOGGER = logging.getLogger(__name__)
 
 ROOT_PREFIX = "aurora-clone-databases-"
+OWNER_FILE = "owner.pid"  # in a root: the process id of the world that made it
 START_SECONDS = 60.0  # a server that is not ready by then has failed (a busy CI machine starts one in ~1 s)
 STOP_SECONDS = 10.0  # after a fast shutdown request, before the server is killed
 COMMAND_SECONDS = 300.0  # initdb, a base backup, loading a SQL file
@@ -508,6 +509,58 @@ def _popen(command: list[str], run_as: RunAs, directory: Path) -> subprocess.Pop
         )
 
 
+def remove_abandoned(directory: Path) -> list[Path]:
+    """Stop the servers of worlds whose process died without stopping them (killed: no exit handler ran) and
+    remove their files; the roots removed. A root's owner is the process id in its ``owner.pid``; a server is
+    stopped only when its process's command line names its data directory (``/proc``, so Linux only: elsewhere
+    only the files of dead worlds whose servers are gone too are removed)."""
+    removed = []
+    for root in directory.glob(ROOT_PREFIX + "*"):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        servers = [*root.glob("*/data/postmaster.pid"), *root.glob("*/data/mysqld.pid")]
+        for pid_file in servers:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int(pid_file.read_text().split()[0])
+                command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if str(pid_file.parent) in command_line:
+                    os.kill(pid, signal.SIGKILL)  # its children end when it does
+        deadline = time.monotonic() + STOP_SECONDS
+        while any(_alive(_pid_in(pid_file)) for pid_file in servers) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if not any(_alive(_pid_in(pid_file)) for pid_file in servers):
+            shutil.rmtree(root, ignore_errors=True)
+            removed.append(root)
+    return removed
+
+
+def _pid_in(pid_file: Path) -> int:
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped by its new parent, does not)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        # /proc/PID/stat: "pid (command) state ...": the state follows the last ")".
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
 # -- the servers of one world ----------------------------------------------------------------------------
 
 
@@ -529,9 +582,12 @@ class DatabaseServers:
 
     def __enter__(self) -> DatabaseServers:
         self._run_as = RunAs.for_this_process()
+        for abandoned in remove_abandoned(Path(tempfile.gettempdir())):
+            LOGGER.warning("removed the servers and files of a world that did not stop them: %s", abandoned)
         # Not under the world's own (private) directory: the servers' user must reach its files.
         self.root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
         self.root.chmod(0o755)
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
         atexit.register(self.close)
         return self
 

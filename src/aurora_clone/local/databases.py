@@ -210,9 +210,9 @@ class LocalDatabases:
                 if server is not None and self._serves(cluster):
                     credentials = _credentials(cluster)
                     if cluster.port != server.port or credentials != server.credentials:
-                        self._queue(
-                            _Pending(cluster, server.cluster_id, server.engine, cluster.port, credentials, None, True)
-                        )
+                        moved = _Pending(cluster, server.cluster_id, server.engine, cluster.port, credentials)
+                        moved.reconfigure = True
+                        self._queue(moved)
                 return modified
 
         return modify_db_cluster
@@ -231,7 +231,9 @@ class LocalDatabases:
         cluster.__dict__["_aurora_server_token"] = token
         with self._tokens_lock:
             self._tokens[cluster_id] = token
-        self._queue(_Pending(cluster, cluster_id, engine, int(cluster.port), _credentials(cluster), source_id))
+        self._queue(
+            _Pending(cluster, cluster_id, engine, int(cluster.port), _credentials(cluster), source_id=source_id)
+        )
 
     def _queue(self, item: _Pending) -> None:
         if not hasattr(self._pending, "items"):
