@@ -105,6 +105,10 @@ def test_demo_creates_updates_deletes_and_leaves_nothing() -> None:
     assert "db.r6g.xlarge" in result.stdout
     assert "clusters: none" in result.stdout and "pending requests: none" in result.stdout
     assert "queued wake-ups: none" in result.stdout
+    # The clone is a real database: the source's rows, its own writes, and its server gone with it.
+    assert "customers in the clone, copied from the source: Ada Lovelace" in result.stdout
+    assert "wrote customer 100 in the clone: 1 row there, 0 in the source" in result.stdout
+    assert "the clone's server at 127." in result.stdout and "no longer answers" in result.stdout
 
 
 def test_two_stacks_racing_for_the_last_clone_slot_never_overfill_the_source(local: LocalSession) -> None:

