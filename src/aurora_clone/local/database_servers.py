@@ -575,6 +575,7 @@ class DatabaseServers:
         self._servers: dict[str, RunningServer] = {}
         self._lock = threading.Lock()
         self._engines: dict[str, Engine] = {}
+        self._engine_lock = threading.Lock()  # one engine made at a time: making one may copy the binaries
         self._engine_errors: dict[str, str] = {}
         self._run_as = RunAs()
         self._count = 0
@@ -761,6 +762,10 @@ class DatabaseServers:
         LOGGER.info("server of %s stopped, its files removed", server.cluster_id)
 
     def _engine(self, engine: str) -> Engine:
+        with self._engine_lock:
+            return self._made_engine(engine)
+
+    def _made_engine(self, engine: str) -> Engine:
         with self._lock:
             found = self._engines.get(engine)
             if found is not None:

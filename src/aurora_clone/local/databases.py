@@ -147,8 +147,11 @@ class LocalDatabases:
         for item in pending:
             try:
                 self._carry_out(item)
-            except ServerError as error:
-                LOGGER.error("the server of %s could not be made or changed: %s", item.cluster_id, error)
+            except Exception as error:  # a server that fails must not fail the RDS answer: the cluster says it
+                if isinstance(error, ServerError):
+                    LOGGER.error("the server of %s could not be made or changed: %s", item.cluster_id, error)
+                else:
+                    LOGGER.exception("the server of %s could not be made or changed", item.cluster_id)
                 with LOCK:
                     item.cluster.status = FAILED
 
