@@ -79,12 +79,11 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
     ) as local:
         print(f"Endpoint: {local.world.endpoint_url}")
         local.world.subscribe(_print_rds_event)
-        # -- real databases (issue 12): the source is Aurora PostgreSQL with a real server and sample rows
+        # The source is Aurora PostgreSQL with a real server and sample rows, so the clone can be queried.
         _say("Creating the source Aurora PostgreSQL cluster 'prod-db' with one writer instance and a real server")
         local.world.create_source_cluster("prod-db", engine="aurora-postgresql")
         if local.world.databases is not None:
             print(local.world.databases.describe("prod-db", "aurora-postgresql"))
-        # -- end real databases
         print("prod-db is available")
         print(f"Function stack '{local.function_stack_name}' deployed from {function_template}")
         cfn = local.cloudformation
@@ -97,12 +96,11 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
         for key, value in stack.outputs.items():
             print(f"  {key:10} {value}")
         created = dict(stack.outputs)
-        # -- real databases (issue 12): the clone answers at the outputs' endpoint, with the source's data
+        # The clone answers at the outputs' endpoint, with the source's data.
         _say("Connecting to the clone from the stack's outputs (Endpoint, Port)")
         user, password = SOURCE_MASTER_USERNAME, SOURCE_MASTER_PASSWORD
         if not database_demo.show_clone_is_a_copy(local.world, created, "prod-db", user, password, print):
             return _failed("the clone is not a copy of the source of its own")
-        # -- end real databases
 
         _say("Updating it: a bigger instance class (db.r6g.xlarge), in place")
         stack = cfn.update_stack("integration-test", example, {**params, "InstanceClass": "db.r6g.xlarge"})
@@ -119,7 +117,7 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
         stack = cfn.delete_stack("integration-test")
         if stack.status != "DELETE_COMPLETE":
             return _failed(stack.status)
-        if not database_demo.show_server_gone(local.world, created, "prod-db", print):  # real databases (issue 12)
+        if not database_demo.show_server_gone(local.world, created, "prod-db", print):
             return _failed("the deleted clone's server still answers")
 
         _say("What is left")
@@ -176,7 +174,7 @@ def serve(
         )
         return 1
     wanted = [_source_cluster(text) for text in sources]
-    try:  # real databases (issue 12)
+    try:
         sql = source_sql.read_text() if source_sql is not None else None
     except OSError as error:
         raise SystemExit(f"Cannot read --source-sql {source_sql}: {error.strerror}") from None
@@ -208,7 +206,7 @@ def serve(
         print(f"The emulated AWS is up at {local.world.endpoint_url}, Region {local.world.region}.")
         print(f"One real second is {1 / time_scale:.0f} emulated seconds; world time now {_world_now()}.")
         print(f"Source clusters: {names}. Function stack: {local.function_stack_name}.")
-        if local.world.databases is not None:  # real databases (issue 12): one line per source
+        if local.world.databases is not None:  # one line per source: its server, or why none
             for identifier, engine in wanted:
                 print(f"  {local.world.databases.describe(identifier, engine)}")
         first = wanted[0][0] if wanted else "SOURCE"

@@ -385,9 +385,10 @@ def test_creation_order_rejects_a_cycle() -> None:
         creation_order({"A": {"B"}, "B": {"A"}, "C": set()})
 
 
-def test_function_stack_template_order() -> None:
+@pytest.mark.parametrize("checked", [False, True], ids=["without connection check", "with connection check"])
+def test_function_stack_template_order(checked: bool) -> None:
     template = load_template(REPO / "template.yaml")
-    resources = active_resources(template, {})
+    resources = active_resources(template, {"HasConnectionCheck": checked})
 
     order = creation_order(dependencies(template, resources))
 
@@ -395,6 +396,9 @@ def test_function_stack_template_order() -> None:
     assert order.index("RequestTable") < order.index("RequestEnginePolicy") < order.index("WakeUpMapping")
     assert order.index("WakeUpDeadLetterQueue") < order.index("WakeUpQueue") < order.index("WakeUpMapping")
     assert order.index("Function") < order.index("RdsEventRule") < order.index("RdsEventPermission")
+    assert ("ConnectionCheckFunction" in order) is checked
+    if checked:
+        assert order.index("ConnectionCheckRole") < order.index("ConnectionCheckFunction") < order.index("Function")
 
 
 # -- outputs and imports ------------------------------------------------------------------------------------
