@@ -85,7 +85,7 @@ def engine_for(clock: FakeClock, gateway: RdsGateway | None = None) -> RequestEn
     def clone_resource(unanswered_clone: Any) -> CloneResource:
         return CloneResource(gateway or RdsGateway(), clock, unanswered_clone=unanswered_clone)
 
-    return RequestEngine(clone_resource, RequestStore(), handler_module.WakeUpQueue(), clock=clock)
+    return RequestEngine(clone_resource, RequestStore(), handler_module.WakeUpQueue(), clock=clock, run_clock=clock)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ class RequestRecord:
     answer: Mapping[str, Any] | None = None  # the body answered
     delivered: bool | None = None  # whether CloudFormation accepted the answer
     seen: str = ""  # what the last look saw (statuses), for the logs
-    started_at: float = 0.0  # epoch seconds: when the request's first step began
+    started_at: float = 0.0  # epoch seconds on the run clock (RequestEngine.run_clock): when its first step began
 
     @property
     def request_type(self) -> str:

@@ -40,7 +40,7 @@ def with_probe(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, probe: Scripte
         def clone_resource(unanswered_clone: object) -> CloneResource:
             return CloneResource(RdsGateway(), clock, unanswered_clone=unanswered_clone, prober=probe)  # type: ignore[arg-type]
 
-        return RequestEngine(clone_resource, RequestStore(), handler_module.WakeUpQueue(), clock=clock)
+        return RequestEngine(clone_resource, RequestStore(), handler_module.WakeUpQueue(), clock=clock, run_clock=clock)
 
     monkeypatch.setattr(handler_module, "engine", engine)
 

@@ -5,16 +5,22 @@ error answers; an answer CloudFormation refuses."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
+from aurora_clone import handler as handler_module
+from aurora_clone.engine import RequestEngine
 from aurora_clone.naming import request_token
-from aurora_clone.rds import RdsError
+from aurora_clone.rds import RdsError, RdsGateway
+from aurora_clone.request_store import RequestStore
+from aurora_clone.resource import CloneResource
+from aurora_clone.wake_rules import START_GRACE_SECONDS
 from tests.cloudformation import FakeCloudFormation
-from tests.conftest import Source, cluster_ids, describe_cluster, instance_ids
+from tests.conftest import FakeClock, Source, cluster_ids, describe_cluster, instance_ids
 from tests.moto_gaps import AwsGaps
 
 
@@ -275,3 +281,48 @@ def test_every_mistake_of_a_template_is_answered_in_the_first_invocation_and_not
     assert world.rds_calls["RestoreDBClusterToPointInTime"] == 0
     assert cluster_ids() == {source.identifier}
     assert cfn.nothing_left()
+
+
+def test_a_first_step_still_running_is_not_started_again_however_far_the_world_clock_ran(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    # In the local world the world's clock runs faster than code: the run clock (real time, which the
+    # function's Timeout counts) decides whether the invocation that began the first step may still run.
+    run_clock = FakeClock()
+    monkeypatch.setattr(
+        handler_module,
+        "engine",
+        lambda: RequestEngine(
+            lambda unanswered: CloneResource(RdsGateway(), clock, unanswered_clone=unanswered),
+            RequestStore(),
+            handler_module.WakeUpQueue(),
+            clock=clock,
+            run_clock=run_clock,
+        ),
+    )
+    restoring, release = threading.Event(), threading.Event()
+    restores: list[str] = []
+
+    def slow_restore(params: dict[str, Any], **_: Any) -> None:
+        restores.append(params["DBClusterIdentifier"])
+        restoring.set()
+        assert release.wait(30), "never released"
+
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.rds.RestoreDBClusterToPointInTime", slow_restore)
+    event = cfn.event("Create", {"SourceClusterId": source.identifier})
+    first = threading.Thread(target=cfn.send, args=(event,))
+    first.start()
+    assert restoring.wait(30)
+
+    clock.advance(START_GRACE_SECONDS * 10)  # the world's clock: far past the grace
+    world.pass_time()
+    cfn.wake_up()  # the fallback comes while the first step is still in its restore
+    release.set()
+    first.join(30)
+    answer = cfn.run(cfn.sent(event))
+
+    assert answer["Status"] == "SUCCESS", answer.get("Reason")
+    assert len(restores) == 1, restores
+    assert len(cluster_ids() - {source.identifier}) == 1
