@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import unquote
 
 from aurora_clone.local.lambda_runtime import FunctionError
+from aurora_clone.local.world import WsgiApp
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
 
@@ -35,7 +35,7 @@ class LambdaInvokeApi:
         self._lambdas = lambdas
 
     def in_front_of(self, app: WsgiApp) -> WsgiApp:
-        def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
             match = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
             name = unquote(match["name"]) if match else ""
             if environ.get("REQUEST_METHOD") != "POST" or not name or not self._lambdas.is_registered(name):
