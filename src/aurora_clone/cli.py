@@ -209,7 +209,9 @@ def serve(
         if local.world.databases is not None:  # one line per source: its server, or why none
             for identifier, engine in wanted:
                 print(f"  {local.world.databases.describe(identifier, engine)}")
-        first = wanted[0][0] if wanted else "SOURCE"
+        # The first source whose database answers (when one does) makes the friendliest first stack.
+        answering = [i for i, _ in wanted if local.world.databases is not None and local.world.databases.server(i)]
+        first = (answering or [identifier for identifier, _ in wanted] or ["SOURCE"])[0]
         print("In another terminal, aurora-clone finds this world by itself:")
         print(f"  aurora-clone local up example/template.yaml --stack-name it --param SourceClusterId={first}")
         print("  aurora-clone list")
