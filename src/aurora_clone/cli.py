@@ -862,9 +862,9 @@ def _request_table(function_stack: str, target: Any) -> str:
         table = target.world.outputs.get("RequestTableName")
         if table:
             return str(table)
-    import boto3
+    from aurora_clone.aws_clients import aws_client
 
-    stacks = boto3.client("cloudformation").describe_stacks(StackName=function_stack)["Stacks"]
+    stacks = aws_client("cloudformation").describe_stacks(StackName=function_stack)["Stacks"]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
     if "RequestTableName" not in outputs:
         raise SystemExit(

@@ -14,9 +14,9 @@ class ProbeInvoker:
     """``probe(request)``: the probe function's result. AWS errors (throttling, 5xx) are raised: the
     request is looked at again at its next wake-up."""
 
-    def __init__(self, function_name: str, lambda_client: Any = None) -> None:
+    def __init__(self, function_name: str) -> None:
         self.function_name = function_name
-        self._client = lambda_client
+        self._client: Any = None  # built at the first probe, not at import or cold start
 
     def probe(self, request: ProbeRequest) -> ProbeResult:
         if self._client is None:
