@@ -22,6 +22,7 @@ from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE
 
 FUNCTION_STACK = "aurora-clone"
 RULE_PREFIX = "aurora-clone-"  # rules named like the tool's (its own RDS event rule aside) are leftovers
+SETTLE_REAL_SECONDS = 10.0  # how long, in real time, settled_leftovers waits at least for the last invocations
 LEFTOVER_KINDS = ("clusters", "instances", "pending requests", "queued wake-ups", "rules")
 
 
@@ -125,8 +126,10 @@ class LocalSession:
 
     def settled_leftovers(self, world_seconds: float) -> dict[str, list[str]]:
         """``leftovers()`` once nothing is left, or once ``world_seconds`` have passed: a request's last
-        fallback wake-up stays queued (delayed) for a while after its answer, and is then consumed."""
-        self.world.wait_until(lambda: not any(self.leftovers().values()), world_seconds)
+        fallback wake-up stays queued (delayed) for a while after its answer, and is then consumed. At least
+        ``SETTLE_REAL_SECONDS`` of real time: the invocation consuming it runs at the machine's speed."""
+        floor = SETTLE_REAL_SECONDS / self.world.time_scale
+        self.world.wait_until(lambda: not any(self.leftovers().values()), max(world_seconds, floor))
         return self.leftovers()
 
     def clone_function_name(self) -> str:
