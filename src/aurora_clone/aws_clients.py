@@ -6,11 +6,12 @@ everything in it); the timeouts keep one slow call from using up an invocation.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from aurora_clone.settings import settings
 
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
@@ -23,4 +24,4 @@ CLIENT_CONFIG = Config(
 def aws_client(service: str) -> Any:
     """A client of ``service`` in the function's Region (AWS_REGION)."""
     make: Any = boto3.client  # any service by name; the stubs only type literal names
-    return make(service, region_name=os.environ.get("AWS_REGION") or None, config=CLIENT_CONFIG)
+    return make(service, region_name=settings.region, config=CLIENT_CONFIG)

@@ -20,7 +20,7 @@ from aurora_clone.probe_invoker import ProbeInvoker
 from aurora_clone.rds import RdsGateway
 from aurora_clone.request_store import RequestStore
 from aurora_clone.resource import CloneResource, Request
-from aurora_clone.settings import clone_slot_limit, connection_check_function
+from aurora_clone.settings import settings
 from aurora_clone.wake_queue import WakeUpQueue
 from aurora_clone.wake_rules import invocation_kind
 
@@ -31,12 +31,12 @@ logger = Logger(service=SERVICE)
 def engine() -> RequestEngine:
     """Built on first use, not at import, and reused while the Lambda environment lives."""
 
-    check = connection_check_function()
+    check = settings.connection_check_function
     prober = ProbeInvoker(check) if check else None
 
     def clone_resource(unanswered_clone: Callable[[Request], str | None]) -> CloneResource:
         return CloneResource(
-            RdsGateway(), slot_limit=clone_slot_limit(), unanswered_clone=unanswered_clone, prober=prober
+            RdsGateway(), slot_limit=settings.clone_slot_limit, unanswered_clone=unanswered_clone, prober=prober
         )
 
     return RequestEngine(clone_resource, RequestStore(), WakeUpQueue())

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import logging
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "aurora-clone"
+from aws_lambda_powertools import Logger
+
+from aurora_clone.settings import settings
+
+SERVICE = settings.service_name
+
+# What the runners log to: the scheduled function's Powertools Logger, or the CLI's standard one.
+AnyLogger = Logger | logging.Logger

@@ -1,34 +1,25 @@
-"""The one gateway to RDS: builds the client, reads clusters into plain views, maps errors to words.
+"""The one gateway to RDS: every call the project makes, clusters read into plain views, errors in words.
 
-Retries use botocore's adaptive mode: RDS allows 12 requests/s per account and Region, shared by
-everything in it, so a throttled call waits and tries again instead of failing the stack.
+Its client is built by ``aws_clients`` (adaptive retries: RDS allows 12 requests/s per account and
+Region, shared by everything in it, so a throttled call waits and tries again instead of failing the stack).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aurora_clone import clock as process_clock
+from aurora_clone.aws_clients import aws_client
 from aurora_clone.aws_errors import error_code, error_message, is_transient
 from aurora_clone.clone_state import ClusterView, InstanceView
 from aurora_clone.pool.model import ClusterFacts, Snapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
-
-CLIENT_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 8},
-    connect_timeout=5,
-    read_timeout=20,
-    user_agent_extra="aurora-clone",
-)
 
 # Error codes -> what they mean for the user. ``{target}`` is the identifier the call was about.
 _ERROR_TEXT = {
@@ -114,7 +105,7 @@ class RdsGateway:
     """Every RDS call the project makes. Methods take and return plain values."""
 
     def __init__(self, client: RDSClient | None = None) -> None:
-        self._client = client or boto3.client("rds", region_name=os.environ.get("AWS_REGION"), config=CLIENT_CONFIG)
+        self._client = client or aws_client("rds")
         self._orderable_classes: dict[tuple[str, str], frozenset[str]] = {}
 
     def _call(self, target: str, operation: str, **kwargs: Any) -> Any:

@@ -14,7 +14,6 @@ Items carry ``expires_at`` (the table's TTL attribute) past the time anything co
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,8 +23,8 @@ from aurora_clone.aws_clients import aws_client
 from aurora_clone.aws_errors import error_code
 from aurora_clone.outcome import Job
 from aurora_clone.request_record import RequestRecord, State, UnansweredClone
+from aurora_clone.settings import settings
 
-DEFAULT_TABLE = "aurora-clone-requests"
 RECORD_KEEP_SECONDS = 7 * 86400  # an undelivered answer's record: a later Delete may still need it
 ANSWERED_KEEP_SECONDS = 3600  # a delivered answer's record: enough to recognize a late re-delivery
 CLONE_KEEP_SECONDS = 30 * 86400
@@ -55,7 +54,7 @@ class RequestStore:
 
     def __init__(self, client: Any = None, table: str | None = None) -> None:
         self._client = client or aws_client("dynamodb")
-        self._table = table or os.environ.get("REQUEST_TABLE") or DEFAULT_TABLE
+        self._table = table or settings.request_table
 
     # -- request records ------------------------------------------------------------------------------
 

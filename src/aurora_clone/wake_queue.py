@@ -6,10 +6,10 @@ a message only names a request (aurora_clone.wake_rules.WakeUp), never what to d
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aurora_clone.aws_clients import aws_client
+from aurora_clone.settings import settings
 from aurora_clone.wake_rules import MAX_DELAY_SECONDS, WakeUp
 
 
@@ -20,7 +20,7 @@ class WakeUpQueueError(Exception):
 class WakeUpQueue:
     def __init__(self, client: Any = None, url: str | None = None) -> None:
         self._client = client or aws_client("sqs")
-        self._url = url or os.environ.get("WAKE_UP_QUEUE_URL") or ""
+        self._url = url or settings.wake_up_queue_url
 
     def send(self, wake_up: WakeUp, delay_seconds: int) -> None:
         if not self._url:

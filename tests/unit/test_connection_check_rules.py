@@ -12,7 +12,7 @@ from aurora_clone.connection_check import (
     judge,
     probe_request,
 )
-from aurora_clone.settings import connection_check_function
+from aurora_clone.settings import settings
 
 CLONE = ClusterView(
     identifier="it-testdatabase-1a2b",
@@ -97,6 +97,6 @@ def test_an_answer_that_is_not_a_result_counts_as_a_failed_probe(payload: object
 
 def test_the_check_is_configured_by_its_function_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTION_CHECK_FUNCTION", " ")
-    assert connection_check_function() is None
+    assert settings.connection_check_function is None
     monkeypatch.setenv("CONNECTION_CHECK_FUNCTION", "aurora-clone-ConnectionCheckFunction-1")
-    assert connection_check_function() == "aurora-clone-ConnectionCheckFunction-1"
+    assert settings.connection_check_function == "aurora-clone-ConnectionCheckFunction-1"
