@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aurora_clone.local.rds_rules import Durations, Throttling
+from aurora_clone.local.pace import Durations
 from aurora_clone.local.session import LocalSession
+from aurora_clone.local.throttling import Throttling
 from aurora_clone.local.world import EventDelivery
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Make moto refuse what real AWS refuses and move RDS resources through real lifecycles, step by step.
 
-``AwsGaps`` installs the rules of ``aurora_clone.local.rds_rules`` (the same rules ``LocalAws`` runs in
+``AwsGaps`` installs the rules ``aurora_clone.local.rds_rules.RdsRules`` installs (the same rules ``LocalAws`` runs in
 world time) with a ``ManualPace``: nothing moves by itself, no clock, no thread; every stage ends at the
 next ``advance()``. Use it inside ``mock_aws()``:
 
@@ -14,7 +14,8 @@ next ``advance()``. Use it inside ``mock_aws()``:
         world.rds_calls["CreateDBCluster"]       # 1
 
 Every patch is removed on exit (moto's state stays as it is). The patches apply to every account and
-region that moto emulates. What the rules do is described in ``aurora_clone.local.rds_rules``; in steps:
+region that moto emulates. What the rules do is described in ``aurora_clone.local``'s ``rds_rules``,
+``rds_lifecycle``, ``eventbridge_rules``, ``lambda_rules`` and ``queue_rules``; in steps:
 
 - Clusters (create, restores) go ``creating`` -> ``available`` in one step (the ``backing-up`` stage of
   the world-time clusters is left out, ``MANUAL_DURATIONS``); a full copy too, as nothing is long here.
@@ -39,7 +40,9 @@ from collections import Counter
 from types import TracebackType
 from typing import Any
 
-from aurora_clone.local.rds_rules import MANUAL_DURATIONS, ManualPace, NeverSettledError, RdsRules
+from aurora_clone.local.pace import MANUAL_DURATIONS, ManualPace
+from aurora_clone.local.rds_lifecycle import NeverSettledError
+from aurora_clone.local.rds_rules import RdsRules
 
 MAX_SETTLE_STEPS = 50
 
@@ -47,7 +50,7 @@ __all__ = ["MAX_SETTLE_STEPS", "AwsGaps", "NeverSettledError"]
 
 
 class AwsGaps:
-    """moto with the rules of ``aurora_clone.local.rds_rules``, moved by hand. See the module docstring."""
+    """moto with the emulation rules (``RdsRules`` installs them all), moved by hand. See the module docstring."""
 
     def __init__(self, describe_lag: float = 0.0) -> None:
         self._pace = ManualPace()

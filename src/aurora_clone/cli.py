@@ -291,7 +291,7 @@ def _control_server(local: Any) -> http.server.ThreadingHTTPServer:
 def _operate(local: Any, path: str, request: dict[str, Any]) -> Iterator[str]:
     """Start the stack operation, then its stack events and its clones' RDS events as they happen, its
     outputs (not for a delete) and status, and last ``EXIT <status>``."""
-    from aurora_clone.local.cloudformation import NoChangesError
+    from aurora_clone.local.stacks import NoChangesError
 
     cloudformation = local.cloudformation
     name = request["stack"]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from aurora_clone.local.cloudformation import LocalStack
-from aurora_clone.local.rds_rules import Durations, Throttling
+from aurora_clone.local.pace import Durations
 from aurora_clone.local.session import LocalSession
+from aurora_clone.local.stacks import LocalStack
+from aurora_clone.local.throttling import Throttling
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = str(ROOT / "example" / "template.yaml")

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from aurora_clone.local.cloudformation import LocalCloudFormation, LocalStack, StackError, cloudformation_strings
+from aurora_clone.local.cloudformation import LocalCloudFormation
 from aurora_clone.local.eventbridge import EventBridgePlayer, rate_seconds
 from aurora_clone.local.lambda_runtime import FunctionError, LocalLambda
 from aurora_clone.local.queue_poller import QueuePoller
 from aurora_clone.local.session import leftovers
+from aurora_clone.local.stacks import LocalStack, StackError, cloudformation_strings
 from aurora_clone.local.template import TemplateError
 from aurora_clone.local.world import EventDelivery, LocalAws
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from aurora_clone.local.cloudformation import NoChangesError, StackError
 from aurora_clone.local.session import LocalSession
+from aurora_clone.local.stacks import NoChangesError, StackError
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTION_TEMPLATE = REPO / "template.yaml"

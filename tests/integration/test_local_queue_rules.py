@@ -1,6 +1,6 @@
-"""The SQS and EventBridge rules of ``aurora_clone.local.queue_rules``, in-process with a ManualPace: every SQS
-delay and visibility timeout ends at the next step, moto's queues never deliver to event source mappings
-themselves, and a bus holds at most 300 rules."""
+"""The SQS rules of ``aurora_clone.local.queue_rules`` and the EventBridge ones of ``eventbridge_rules``,
+in-process with a ManualPace: every SQS delay and visibility timeout ends at the next step, moto's queues
+never deliver to event source mappings themselves, and a bus holds at most 300 rules."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from aurora_clone.local.queue_rules import RULES_PER_BUS
-from aurora_clone.local.rds_rules import ManualPace, RdsRules
+from aurora_clone.local.eventbridge_rules import RULES_PER_BUS
+from aurora_clone.local.pace import ManualPace
+from aurora_clone.local.rds_rules import RdsRules
 
 REGION = "us-east-1"
 

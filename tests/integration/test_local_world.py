@@ -23,7 +23,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.rds.responses import RDSResponse
 
-from aurora_clone.local.rds_rules import Durations, Stage, Throttling
+from aurora_clone.local.pace import Durations, Stage
+from aurora_clone.local.throttling import Throttling
 from aurora_clone.local.world import EventDelivery, LocalAws
 
 TIME_SCALE = 0.002

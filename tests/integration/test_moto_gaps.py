@@ -18,7 +18,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from aurora_clone.local.rds_rules import Throttling, TokenBuckets
+from aurora_clone.local.throttling import Throttling, TokenBuckets
 from tests.moto_gaps import AwsGaps, NeverSettledError
 
 if TYPE_CHECKING:

@@ -38,12 +38,12 @@ import botocore.session
 from botocore.exceptions import ClientError
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from aurora_clone.local.cloudformation import (
+from aurora_clone.local.cloudformation import LocalCloudFormation
+from aurora_clone.local.stacks import (
     AlreadyExistsError,
     ChangeSet,
     ChangeSetNotFoundError,
     ChangeSetStatusError,
-    LocalCloudFormation,
     LocalStack,
     StackError,
     StackNotFoundError,

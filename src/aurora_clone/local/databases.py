@@ -50,7 +50,7 @@ from aurora_clone.local.database_servers import (
     ServerError,
     free_port,
 )
-from aurora_clone.local.rds_rules import LOCK
+from aurora_clone.local.moto_lock import LOCK
 
 LOGGER = logging.getLogger(__name__)
 

@@ -1,5 +1,4 @@
-"""SQS and EventBridge rules of the local world, installed beside the RDS rules (``RdsRules`` calls
-``install_queue_rules``).
+"""SQS rules of the local world, installed beside the RDS rules (``RdsRules`` calls ``install_queue_rules``).
 
 - **SQS time is the pace's**: moto's SQS reads the time in one place (``unix_time_millis`` and
   ``unix_time`` in ``moto.sqs.models``): sent timestamps, ``DelaySeconds``, visibility timeouts, first
@@ -18,10 +17,6 @@
   message to the queue's Lambda event source mappings itself, at once, through a Docker Lambda. Here a
   queue never holds a mapping (moto's Lambda keeps them for ``GetEventSourceMapping`` and
   ``ListEventSourceMappings``), and ``aurora_clone.local.queue_poller`` delivers, as Lambda's pollers do.
-
-- **300 rules per event bus** (REFERENCE, "Waking a request up again"): ``PutRule`` of a new rule on a bus
-  that already has ``RULES_PER_BUS`` rules answers ``LimitExceededException``; updating an existing rule
-  is still allowed. moto has no such limit.
 """
 
 from __future__ import annotations
@@ -29,23 +24,18 @@ from __future__ import annotations
 import datetime
 import threading
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, Protocol
 from unittest import mock
 
 import moto.sqs.models as sqs_models
-from moto.core.exceptions import JsonRESTError
-from moto.events.models import EventsBackend
 
 MANUAL_STEP_SECONDS = 10**6
 MANUAL_DRIFT_MS = 999.0  # how far the manual clock follows real time within one step
-RULES_PER_BUS = 300
-RULE_LIMIT_MESSAGE = "The requested resource exceeds the maximum number allowed."
 
 
 class Pace(Protocol):
-    """What the SQS clock needs of a pace (``aurora_clone.local.rds_rules``)."""
+    """What the SQS clock needs of a pace (``aurora_clone.local.pace``)."""
 
     def now(self) -> float: ...
 
@@ -106,7 +96,6 @@ def install_queue_rules(stack: ExitStack, pace: Pace, *, manual: bool) -> None:
             sqs_models.Queue, "lambda_event_source_mappings", property(_no_mappings, _drop_mappings), create=True
         )
     )
-    stack.enter_context(mock.patch.object(EventsBackend, "put_rule", _within_rule_quota(EventsBackend.put_rule)))
 
 
 def _no_mappings(_queue: Any) -> dict[str, Any]:
@@ -115,17 +104,3 @@ def _no_mappings(_queue: Any) -> dict[str, Any]:
 
 def _drop_mappings(_queue: Any, _value: Any) -> None:
     pass
-
-
-def _within_rule_quota(original: Callable[..., Any]) -> Callable[..., Any]:
-    # moto's put_rule(name, description=None, event_bus_arn=None, ...); ``original`` may be another rule's
-    # wrapper taking (*args, **kwargs), so the arguments are read by moto's order, not by its signature.
-    def put_rule(backend: EventsBackend, *args: Any, **kwargs: Any) -> Any:
-        name = args[0] if args else kwargs.get("name")
-        bus_arn = args[2] if len(args) > 2 else kwargs.get("event_bus_arn")
-        bus = backend.event_buses.get(backend._normalize_event_bus_arn(bus_arn))
-        if bus is not None and name not in bus.rules and len(bus.rules) >= RULES_PER_BUS:
-            raise JsonRESTError("LimitExceededException", RULE_LIMIT_MESSAGE)
-        return original(backend, *args, **kwargs)
-
-    return put_rule

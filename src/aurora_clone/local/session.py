@@ -10,13 +10,15 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from aurora_clone.local.cloudformation import LocalCloudFormation, LocalStack
+from aurora_clone.local.cloudformation import LocalCloudFormation
 from aurora_clone.local.cloudformation_api import CloudFormationApi
 from aurora_clone.local.eventbridge import EventBridgePlayer
 from aurora_clone.local.lambda_api import LambdaInvokeApi
 from aurora_clone.local.lambda_runtime import LocalLambda
+from aurora_clone.local.pace import Durations
 from aurora_clone.local.queue_poller import QueuePoller
-from aurora_clone.local.rds_rules import Durations, Throttling
+from aurora_clone.local.stacks import LocalStack
+from aurora_clone.local.throttling import Throttling
 from aurora_clone.local.world import EventDelivery, LocalAws
 from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE
 

@@ -6,7 +6,7 @@ types are turned into plain dicts, lists and scalars. Everything else is pure:
     template = parse_template(text)
     parameters = resolve_parameters(template, {"SourceClusterId": "prod-db"})
     context = StackContext("my-stack", stack_id, "us-east-1", "123456789012", parameters, exports=exports)
-    for logical_id in creation_order(template):
+    for logical_id in creation_order(dependencies(template, template["Resources"])):
         properties = resolve(template["Resources"][logical_id].get("Properties", {}), context)
 
 Supported: ``Ref`` (parameters, pseudo parameters, resources), ``Fn::Sub`` (both forms, ``${!Literal}``),
@@ -18,7 +18,9 @@ Supported: ``Ref`` (parameters, pseudo parameters, resources), ``Fn::Sub`` (both
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
+import graphlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -545,17 +547,22 @@ def dependencies(template: Mapping[str, Any], resources: Mapping[str, Mapping[st
 
 
 def creation_order(needs: Mapping[str, set[str]]) -> list[str]:
-    """A topological order of ``needs`` (from ``dependencies``), ties kept in template order."""
+    """A topological order of ``needs`` (from ``dependencies``: every id it names is one of its keys).
+
+    Resources come in waves, each wave the resources whose needs are all placed, in template order.
+    """
+    position = {logical_id: index for index, logical_id in enumerate(needs)}
+    sorter = graphlib.TopologicalSorter(needs)
+    with contextlib.suppress(graphlib.CycleError):  # the sorter still orders what the cycle does not block
+        sorter.prepare()
     order: list[str] = []
-    placed: set[str] = set()
-    remaining = list(needs)
-    while remaining:
-        ready = [logical_id for logical_id in remaining if needs[logical_id] <= placed]
-        if not ready:
-            raise TemplateError(f"Circular dependency between resources: [{', '.join(sorted(remaining))}]")
-        order.extend(ready)
-        placed.update(ready)
-        remaining = [logical_id for logical_id in remaining if logical_id not in placed]
+    while sorter.is_active():
+        wave = sorted(sorter.get_ready(), key=position.__getitem__)
+        order.extend(wave)
+        sorter.done(*wave)
+    if len(order) < len(needs):  # named: every resource left unordered, the cycle and what waits on it
+        remaining = sorted(set(needs) - set(order))
+        raise TemplateError(f"Circular dependency between resources: [{', '.join(remaining)}]")
     return order
 
 

@@ -63,7 +63,10 @@ from aurora_clone import clock as process_clock
 from aurora_clone.changes import parameter_group_family
 from aurora_clone.local.database_plan import MYSQL_ENGINE, MYSQL_SAMPLE_SQL, SAMPLE_SQL
 from aurora_clone.local.databases import LocalDatabases
-from aurora_clone.local.rds_rules import LOCK, Durations, RdsRules, Throttling, WorldPace
+from aurora_clone.local.moto_lock import LOCK
+from aurora_clone.local.pace import Durations, WorldPace
+from aurora_clone.local.rds_rules import RdsRules
+from aurora_clone.local.throttling import Throttling
 
 REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -251,7 +254,8 @@ class LocalAws:
         self._watchers: list[Callable[[dict[str, Any]], None]] = []
         self._callbacks_lock = threading.Lock()
         self._outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self._app: WsgiApp = DomainDispatcherApplication(create_backend_app)  # moto, and what put_in_front adds
+        self._moto: WsgiApp = DomainDispatcherApplication(create_backend_app)
+        self._app = self._moto  # moto, and what put_in_front adds
 
     # -- life -----------------------------------------------------------------------------------------
 
@@ -279,7 +283,7 @@ class LocalAws:
             self._directory = tempfile.TemporaryDirectory(prefix="aurora-clone-local-")
             cert, key = write_certificate(Path(self._directory.name))
             self.ca_bundle = str(cert)
-            self._app = DomainDispatcherApplication(create_backend_app)
+            self._app = self._moto  # a run starts with moto alone: middleware belongs to the run that added it
             self._server = _Server(self._serve, (str(cert), str(key)))
             self.endpoint_url = f"https://localhost:{self._server.server_address[1]}"
             server = self._server
