@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aurora_clone import clock as process_clock
+from aurora_clone.aws_errors import error_code, error_message
+from aurora_clone.settings import settings
 from aurora_clone.target import TARGET_CHOICES
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 
 SOURCE_ENGINES = ("aurora-mysql", "aurora-postgresql")
 SQL_ENGINES = ("aurora-postgresql",)  # the sources --source-sql is loaded into
-DEFAULT_STATE = Path(os.environ.get("AURORA_CLONE_LOCAL_STATE", Path.home() / ".aurora-clone" / "local.json"))
+DEFAULT_STATE = settings.local_state_file
 
 
 def _say(text: str) -> None:
@@ -412,10 +414,8 @@ def _quiet_logger() -> logging.Logger:
 
 
 def _slot_limit(given: int | None) -> int:
-    from aurora_clone.settings import clone_slot_limit
-
     if given is None:
-        return clone_slot_limit()
+        return settings.clone_slot_limit
     if not 1 <= given <= 15:
         raise SystemExit(f"--slot-limit must be from 1 to 15, got {given}")
     return given
@@ -423,8 +423,8 @@ def _slot_limit(given: int | None) -> int:
 
 def pool_status(source_id: str, slot_limit: int) -> int:
     """The source and its copies as a table, with the clone slots each has used and left."""
-    from aurora_clone.pool.runner import gather
     from aurora_clone.pool.slots import free_slots, slots_used
+    from aurora_clone.pool_runner import gather
     from aurora_clone.rds import RdsError, RdsGateway
     from aurora_clone.timespec import format_duration, format_timestamp
 
@@ -525,9 +525,9 @@ def sweep(grace: str, dry_run: bool, request_table: str | None = None) -> int:
     does not name and no pending request owns (see aurora_clone.sweep)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from aurora_clone.maintenance import run_sweep
     from aurora_clone.rds import RdsError, RdsGateway
     from aurora_clone.request_store import RequestStore
+    from aurora_clone.sweep_runner import run_sweep
     from aurora_clone.timespec import parse_duration
 
     try:
@@ -559,8 +559,8 @@ def sweep(grace: str, dry_run: bool, request_table: str | None = None) -> int:
 
 def _load_pools(config: Path | None, parameter: str | None, slot_limit: int) -> tuple[PoolPolicy, ...] | None:
     """The pools of the document (a file or an SSM parameter); None when the parameter does not exist."""
-    from aurora_clone.maintenance import DEFAULT_POOL_PARAMETER, PoolDocumentError, read_pool_document
     from aurora_clone.pool.plan import PoolConfigError, parse_pool_config
+    from aurora_clone.pool_runner import PoolDocumentError, read_pool_document
 
     if config is not None:
         try:
@@ -568,7 +568,7 @@ def _load_pools(config: Path | None, parameter: str | None, slot_limit: int) -> 
         except OSError as error:
             raise SystemExit(f"Cannot read {config}: {error}") from None
     else:
-        name = parameter or os.environ.get("POOL_CONFIG_PARAMETER") or DEFAULT_POOL_PARAMETER
+        name = parameter or settings.pool_config_parameter
         try:
             stored = read_pool_document(name)
         except PoolDocumentError as error:
@@ -587,7 +587,7 @@ def _load_pools(config: Path | None, parameter: str | None, slot_limit: int) -> 
 
 def pool_run(config: Path | None, parameter: str | None, slot_limit: int, *, apply: bool, dry_run: bool) -> int:
     """``plan`` (nothing changes) or ``apply``: each pool through the scheduled function's own per-pool run."""
-    from aurora_clone.maintenance import run_pool
+    from aurora_clone.pool_runner import run_pool
     from aurora_clone.rds import RdsGateway
     from aurora_clone.timespec import format_duration
 
@@ -821,7 +821,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "list":
         return list_clones()
     if args.command == "sweep":
-        table = args.request_table or os.environ.get("REQUEST_TABLE") or _request_table(args.function_stack, target)
+        table = args.request_table or settings.request_table_given or _request_table(args.function_stack, target)
         return sweep(args.grace, args.dry_run, table)
     limit = _slot_limit(args.slot_limit)
     if args.action == "status":
@@ -896,8 +896,7 @@ def _user_error(error: Exception) -> str | None:
             f"Cannot reach {error.kwargs.get('endpoint_url', 'the endpoint')}: is the local world (or the network) up?"
         )
     if isinstance(error, ClientError):
-        detail = error.response.get("Error", {})
-        return f"{detail.get('Code', 'Error')}: {detail.get('Message', error)}"
+        return f"{error_code(error) or 'Error'}: {error_message(error) or error}"
     if isinstance(error, BotoCoreError):
         return str(error)
     return None

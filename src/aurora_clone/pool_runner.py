@@ -1,4 +1,5 @@
-"""Carrying out a pool plan: gather the snapshot through the RDS gateway, then act on the plan, never waiting.
+"""Running a pool: read the pool document, gather the snapshot through the RDS gateway, plan (pure, in
+``aurora_clone.pool``), then act on the plan, never waiting.
 
 Copies are full copies of the source (``RestoreType=full-copy``) with names derived from the source, the
 run's data time to the minute and a number, so two runs that overlap on the same deficit ask for the same
@@ -7,32 +8,38 @@ restored without instances; a later run, seeing it ``available`` without one, ad
 copies lose their instances first and their cluster once it has none, one step per run.
 
 Nothing here touches a cluster that lacks this tool's managed-by tag and a copy-of tag naming the pool's
-source: the tags are read again from RDS right before each create-instance and delete call.
+source: the tags are read again from RDS right before each create-instance and delete call. The RDS actions
+themselves go through the one executor (``aurora_clone.actions``), as the resource's do.
 
-    result = carry_out(plan_pool(policy, gather(rds), now), rds, now, logger)
-    result.created, result.finished, result.deleted, result.errors
+    run = run_pool(policy, rds, now)   # = carry_out(plan_pool(policy, gather(rds), now), rds, now, logger)
+    run.result.created, run.result.finished, run.result.deleted, run.result.errors
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
+from aurora_clone.actions import ActionExecutor
+from aurora_clone.aws_clients import aws_client
+from aurora_clone.aws_errors import error_code
 from aurora_clone.clone_state import ClusterView
+from aurora_clone.logs import SERVICE, AnyLogger
 from aurora_clone.naming import MAX_IDENTIFIER, instance_id, short_hash
 from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOURCE_TAG
 from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, Snapshot
-from aurora_clone.pool.plan import PoolPlan
+from aurora_clone.pool.plan import PoolPlan, PoolPolicy, plan_pool
 from aurora_clone.pool.slots import slots_used
 from aurora_clone.rds import RdsError, RdsGateway
-from aurora_clone.readiness import Act, Broken, DeleteCluster, DeleteInstance, Step, Wait, plan_copy_teardown
+from aurora_clone.readiness import Act, Broken, CreateInstance, DeleteCluster, DeleteInstance, Wait
 from aurora_clone.timespec import format_timestamp
 
-PoolLogger = Logger | logging.Logger
+logger = Logger(service=SERVICE, child=True)
 
 _INSTANCE_ROOM = 4  # keeps "<copy>-1" within 63 characters, so the writer's name stays readable
 
@@ -93,22 +100,7 @@ def is_pool_copy(tags: Mapping[str, str], source_id: str) -> bool:
     return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE and tags.get(COPY_OF_TAG, "").lower() == source_id.lower()
 
 
-def take_teardown_step(rds: RdsGateway, cluster: ClusterView) -> Step:
-    """One step of deleting a cluster this tool made without waiting: its instances, or then the cluster.
-
-    Returns the step taken (``Act`` with what was deleted), or why nothing was (``Wait``, ``Broken``).
-    """
-    step = plan_copy_teardown(cluster)
-    if isinstance(step, Act):
-        for action in step.actions:
-            if isinstance(action, DeleteInstance):
-                rds.delete_instance(action.identifier)
-            elif isinstance(action, DeleteCluster):
-                rds.delete_cluster(action.identifier)
-    return step
-
-
-def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: PoolLogger) -> RunResult:
+def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger) -> RunResult:
     """Create the copies the plan asks for, add writers to finished copies, step obsolete copies' deletion.
 
     Returns at once: nothing waits for RDS. With ``plan.dry_run`` every action is only logged. A failed
@@ -136,9 +128,10 @@ def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: PoolLogger
 class _Run:
     """One carrying out of one plan; collects what it did and what failed."""
 
-    def __init__(self, plan: PoolPlan, rds: RdsGateway, now: datetime, logger: PoolLogger) -> None:
+    def __init__(self, plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger) -> None:
         self.plan = plan
         self.rds = rds
+        self.executor = ActionExecutor(rds)
         self.now = now
         self.logger = logger
         self.source: ClusterView | None = None
@@ -259,14 +252,7 @@ class _Run:
             )
             return
         writer = instance_id(copy.identifier, 1)
-        self.rds.create_instance(
-            instance_id=writer,
-            cluster_id=copy.identifier,
-            engine=copy.engine,
-            instance_class=instance_class,
-            parameter_group=parameter_group,
-            tags=copy.tags,
-        )
+        self.executor.run(CreateInstance(writer, instance_class, parameter_group), copy)
         self.finished.append(copy_id)
         self.logger.info(
             "Pool copy writer requested",
@@ -306,7 +292,7 @@ class _Run:
         if copy.identifier.lower() == self.plan.source_id.lower() or not is_pool_copy(copy.tags, self.plan.source_id):
             self._error(f"'{copy_id}' is not a copy of '{self.plan.source_id}' made by this tool; not deleted.")
             return
-        step = take_teardown_step(self.rds, copy)
+        step = self.executor.tear_down(copy)
         match step:
             case Act(actions):
                 for action in actions:
@@ -321,3 +307,83 @@ class _Run:
                 )
             case Broken(why):
                 self._error(why)
+
+
+class PoolDocumentError(Exception):
+    """The pool document could not be read (SSM refused or could not be reached)."""
+
+
+@dataclass(frozen=True)
+class PoolRun:
+    """One pool's run: the plan (None when planning failed) and what was done."""
+
+    source_id: str
+    plan: PoolPlan | None
+    result: RunResult
+
+    def summary(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "source": self.source_id,
+            "dryRun": plan.dry_run if plan else False,
+            "freeSlots": plan.free_slots if plan else None,
+            "futureSlots": plan.future_slots if plan else None,
+            "copies": list(plan.copies) if plan else [],
+            "created": list(self.result.created),
+            "finished": list(self.result.finished),
+            "deleted": list(self.result.deleted),
+            "instancesDeleted": list(self.result.instances_deleted),
+            "errors": list(self.result.errors),
+        }
+
+
+def read_pool_document(parameter_name: str, ssm: Any = None) -> str | None:
+    """The pool document in the SSM parameter ``parameter_name``; None when there is no such parameter."""
+    client = ssm or aws_client("ssm")
+    try:
+        value: str = client.get_parameter(Name=parameter_name, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as error:
+        if error_code(error) == "ParameterNotFound":
+            return None
+        raise PoolDocumentError(f"Could not read the pool document '{parameter_name}' from SSM: {error}") from error
+    except BotoCoreError as error:
+        raise PoolDocumentError(f"Could not reach SSM for the pool document '{parameter_name}': {error}") from error
+    return value
+
+
+def run_pool(policy: PoolPolicy, rds: RdsGateway, now: datetime, log: AnyLogger = logger) -> PoolRun:
+    """Gather, plan, log the plan and carry it out for one pool; RDS errors end up in the result."""
+    try:
+        plan = plan_pool(policy, gather(rds), now)
+    except (RdsError, ValueError) as error:
+        text = f"Could not plan the pool of '{policy.source_id}': {error}"
+        log.error("Pool not planned", extra={"source": policy.source_id, "error": str(error)})
+        return PoolRun(policy.source_id, None, RunResult(errors=(text,)))
+    log.info(
+        "Pool plan",
+        extra={
+            "source": plan.source_id,
+            "dry_run": plan.dry_run,
+            "free_slots": plan.free_slots,
+            "future_slots": plan.future_slots,
+            "copies_to_create": plan.copies_to_create,
+            "copies_to_finish": list(plan.copies_to_finish),
+            "copies_to_delete": list(plan.copies_to_delete),
+            "findings": list(plan.findings),
+            "actions": list(plan.actions),
+        },
+    )
+    return PoolRun(policy.source_id, plan, carry_out(plan, rds, now, log))
+
+
+def run_pools(
+    policies: Sequence[PoolPolicy], rds: RdsGateway, now: datetime, log: AnyLogger = logger
+) -> Iterator[PoolRun]:
+    """Every pool in turn, each run yielded as it ends; one pool's failure, whatever it is, is logged and the
+    next pool still runs."""
+    for policy in policies:
+        try:
+            yield run_pool(policy, rds, now, log)
+        except Exception as error:  # a bug or an unforeseen error in one pool must not stop the others
+            log.exception("Pool run failed", extra={"source": policy.source_id})
+            yield PoolRun(policy.source_id, None, RunResult(errors=(f"Unexpected error: {error}",)))

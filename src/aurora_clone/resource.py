@@ -8,7 +8,6 @@ timeout) is raised, never answered: the request is tried again at its next wake-
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from aurora_clone import clock as process_clock
+from aurora_clone.actions import ActionExecutor
 from aurora_clone.aws_errors import is_transient
 from aurora_clone.changes import (
     CLUSTER_PARAMETER_GROUP,
@@ -34,7 +34,7 @@ from aurora_clone.changes import (
     source_location_problems,
     tag_changes,
 )
-from aurora_clone.clone_state import BACKTRACKED_TO_TAG, ClusterView, DesiredClone
+from aurora_clone.clone_state import ClusterView, DesiredClone
 from aurora_clone.connection_check import Prober, ProbeResult, judge, probe_request
 from aurora_clone.logs import SERVICE
 from aurora_clone.naming import (
@@ -70,21 +70,14 @@ from aurora_clone.properties import (
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import (
     Act,
-    Action,
-    Backtrack,
     Broken,
-    CreateInstance,
-    DeleteCluster,
-    DeleteInstance,
-    ModifyCluster,
-    ModifyInstance,
     Ready,
     Step,
     Wait,
     plan_convergence,
-    plan_copy_teardown,
     plan_teardown,
 )
+from aurora_clone.settings import settings
 from aurora_clone.slot_lock import SlotLock
 from aurora_clone.timespec import format_timestamp, parse_timestamp
 
@@ -151,10 +144,6 @@ def snapshot_on_delete(raw: Mapping[str, Any]) -> bool:
         return str(raw.get("SnapshotOnDelete", "")).strip().lower() == "true"
 
 
-def _region() -> str | None:
-    return os.environ.get("AWS_REGION") or None
-
-
 def _shared_defaults(source: ClusterView) -> ClusterView:
     """What a cluster of another account can give a clone here as defaults: its port and capacities only
     (its parameter groups, security groups and instances belong to its own account)."""
@@ -180,6 +169,7 @@ class CloneResource:
         prober: Prober | None = None,
     ) -> None:
         self.rds = rds
+        self.actions = ActionExecutor(rds)
         # The connection check (the function stack's optional probe in the tests' VPC); None: not configured.
         self.prober = prober
         self.clock = clock
@@ -214,7 +204,7 @@ class CloneResource:
         """
         failed_id = replacing or request.not_created_id
         problems = list(reading.problems) if reading is not None else []
-        location = source_location_problems(properties, _region(), request.account)
+        location = source_location_problems(properties, settings.region, request.account)
         if location:
             return Failed(refusal_reason(problems + location), failed_id)
         shared = is_shared_source(properties, request.account)
@@ -445,7 +435,7 @@ class CloneResource:
             old: CloneProperties | None = parse_properties(request.old_properties or {})
         except PropertiesError:
             old = None  # unreadable old properties (a rollback of a refused update): judge by the clone itself
-        location = source_location_problems(new, _region(), request.account)
+        location = source_location_problems(new, settings.region, request.account)
         if location:
             return Failed(refusal_reason([*reading.problems, *location]), current_id)
         replacement_id = new.cluster_id or derive_cluster_id(request.stack_id, request.logical_id, request.token)
@@ -584,7 +574,8 @@ class CloneResource:
         cluster, step = look.cluster, look.step
         if isinstance(step, Act) and cluster is not None:
             try:
-                step = self._carry_out(step, cluster)
+                done = self.actions.carry_out(step, cluster)
+                step = Wait(step.why) if isinstance(done, Act) else done
             except (RdsError, ValueError) as error:
                 _raise_if_transient(error)
                 step = Broken(str(error))
@@ -596,55 +587,6 @@ class CloneResource:
                 "CloudFormation's one-hour limit"
             )
         return self._answer(job, step, cluster if isinstance(step, Ready) else None)
-
-    def _carry_out(self, step: Act, cluster: ClusterView) -> Step:
-        for action in step.actions:
-            try:
-                self._run(action, cluster)
-            except RdsError as error:
-                if error.look_again:
-                    return Wait(f"{step.why}: RDS says not yet ({error})")
-                raise
-        return Wait(step.why)
-
-    def _run(self, action: Action, cluster: ClusterView) -> None:
-        logger.info("RDS action", extra={"action": type(action).__name__, "cluster": cluster.identifier})
-        match action:
-            case CreateInstance(identifier, instance_class, parameter_group):
-                self.rds.create_instance(
-                    instance_id=identifier,
-                    cluster_id=cluster.identifier,
-                    engine=cluster.engine,
-                    instance_class=instance_class,
-                    parameter_group=parameter_group,
-                    tags=cluster.tags,
-                )
-            case ModifyInstance(identifier, instance_class, parameter_group):
-                self.rds.modify_instance(identifier, instance_class=instance_class, parameter_group=parameter_group)
-            case DeleteInstance(identifier):
-                self.rds.delete_instance(identifier)
-            case ModifyCluster() as change:
-                self.rds.modify_cluster(
-                    cluster.identifier,
-                    port=change.port,
-                    security_groups=change.vpc_security_group_ids,
-                    parameter_group=change.parameter_group,
-                    backtrack_window=change.backtrack_window,
-                    serverless_v2_capacity=change.serverless_v2_capacity,
-                    iam_database_authentication=change.iam_database_authentication,
-                    manage_master_user_password=change.manage_master_user_password,
-                    master_user_secret_kms_key_id=change.master_user_secret_kms_key_id,
-                    deletion_protection=change.deletion_protection,
-                )
-            case Backtrack(to, to_earliest):
-                self.rds.backtrack_cluster(cluster.identifier, parse_timestamp(to), to_earliest=to_earliest)
-                # Written once RDS accepted it: later polls see it asked for and wait for 'backtracking' to end.
-                self.rds.add_tags(cluster.arn, {BACKTRACKED_TO_TAG: to})
-                logger.info("Backtrack requested", extra={"cluster": cluster.identifier, "to": to})
-            case DeleteCluster(identifier, final_snapshot):
-                self.rds.delete_cluster(identifier, final_snapshot)
-                if final_snapshot:
-                    logger.info("Final snapshot requested", extra={"cluster": identifier, "snapshot": final_snapshot})
 
     def _purge_obsolete_copies(self, source_id: str, older_than_seconds: float) -> None:
         """Start deleting the source's copies older than MaxCopyAge that no clone uses (PurgeObsoleteCopies).
@@ -660,9 +602,7 @@ class CloneResource:
                 copy = self.rds.describe_cluster(copy_id)
                 if copy is None or copy.tags.get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
                     continue
-                step = plan_copy_teardown(copy)
-                if isinstance(step, Act):
-                    self._carry_out(step, copy)
+                self.actions.tear_down(copy)
                 logger.info("Obsolete copy being deleted", extra={"copy": copy_id, "source": source_id})
         except RdsError:
             logger.exception("Could not purge obsolete copies", extra={"source": source_id})

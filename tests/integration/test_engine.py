@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -18,6 +19,7 @@ from aurora_clone.naming import request_token
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.request_store import RequestStore
 from aurora_clone.resource import CloneResource
+from aurora_clone.wake_queue import WakeUpQueue
 from aurora_clone.wake_rules import START_GRACE_SECONDS
 from tests.cloudformation import FakeCloudFormation
 from tests.conftest import FakeClock, Source, cluster_ids, describe_cluster, instance_ids
@@ -48,7 +50,7 @@ def shape_of(cluster_id: str) -> tuple[Any, ...]:
     return cluster.get("Status"), cluster.get("Port"), members, classes
 
 
-def all_instances() -> list[dict[str, Any]]:
+def all_instances() -> list[Mapping[str, Any]]:
     return list(boto3.client("rds").describe_db_instances()["DBInstances"])
 
 
@@ -210,7 +212,7 @@ def test_transient_rds_errors_beyond_the_retries_never_fail_the_request(
 ) -> None:
     # Fewer tries than the function's 8, so the test does not wait out the backoff; they still run as on AWS.
     fewer = Config(retries={"mode": "adaptive", "max_attempts": 2})
-    monkeypatch.setattr("aurora_clone.rds.CLIENT_CONFIG", fewer)
+    monkeypatch.setattr("aurora_clone.aws_clients.CLIENT_CONFIG", fewer)
     sent = cfn.send(cfn.event("Create", {"SourceClusterId": source.identifier}))
     world.fail_next("DescribeDBClusters", times=20, status=status, code=code)  # outlasts botocore's retries
 
@@ -249,7 +251,9 @@ def test_answer_refused_by_cloudformation_then_its_delete_with_a_made_up_id_remo
 def test_transient_error_in_the_first_step_is_started_again_by_the_next_wake_up(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("aurora_clone.rds.CLIENT_CONFIG", Config(retries={"mode": "adaptive", "max_attempts": 2}))
+    monkeypatch.setattr(
+        "aurora_clone.aws_clients.CLIENT_CONFIG", Config(retries={"mode": "adaptive", "max_attempts": 2})
+    )
     world.fail_next("RestoreDBClusterToPointInTime", times=3, status=503, code="ServiceUnavailable")
     event = cfn.event("Create", {"SourceClusterId": source.identifier})
 
@@ -295,7 +299,7 @@ def test_a_first_step_still_running_is_not_started_again_however_far_the_world_c
         lambda: RequestEngine(
             lambda unanswered: CloneResource(RdsGateway(), clock, unanswered_clone=unanswered),
             RequestStore(),
-            handler_module.WakeUpQueue(),
+            WakeUpQueue(),
             clock=clock,
             run_clock=run_clock,
         ),

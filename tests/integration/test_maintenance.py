@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from aurora_clone import cli, maintenance
 from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG
 from aurora_clone.pool.plan import PoolConfigError, PoolPolicy, plan_pool
-from aurora_clone.pool.runner import carry_out, copy_identifier, gather
+from aurora_clone.pool_runner import carry_out, copy_identifier, gather
 from aurora_clone.rds import RdsGateway
 from aurora_clone.timespec import parse_timestamp
 from tests.cloudformation import LambdaContext
@@ -35,7 +36,7 @@ def run_scheduled() -> dict[str, Any]:
     return result
 
 
-def tags_of(cluster: dict[str, Any] | None) -> dict[str, str]:
+def tags_of(cluster: Mapping[str, Any] | None) -> dict[str, str]:
     assert cluster is not None
     return {tag["Key"]: tag["Value"] for tag in cluster["TagList"]}
 
@@ -265,14 +266,14 @@ def test_failing_pool_is_logged_and_the_next_pool_still_runs(
     make_source(world)
     make_source(world, "billing-db")
     put_pools({"source": "billing-db", "spareSlots": 20}, {"source": "prod-db", "spareSlots": 20})
-    real_plan = maintenance.plan_pool
+    real_plan = plan_pool
 
     def plan_or_fail(policy: PoolPolicy, *args: Any) -> Any:
         if policy.source_id == "billing-db":
             raise RuntimeError("something unforeseen")
         return real_plan(policy, *args)
 
-    monkeypatch.setattr(maintenance, "plan_pool", plan_or_fail)
+    monkeypatch.setattr("aurora_clone.pool_runner.plan_pool", plan_or_fail)
 
     summary = run_scheduled()
 

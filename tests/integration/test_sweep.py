@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from aurora_clone import maintenance
+from aurora_clone import maintenance, sweep_runner
 from aurora_clone.cli import main as cli_main
 from aurora_clone.rds import RdsGateway
 from tests.cloudformation import FakeCloudFormation, LambdaContext
@@ -37,9 +37,9 @@ def test_clone_of_a_gone_stack_is_deleted_instances_first(
 ) -> None:
     orphan = make_clone(cfn, world, source)  # the fake stack does not exist in the account: it is gone
 
-    first = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
+    first = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
     world.settle()
-    second = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
+    second = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
     world.settle()
 
     assert [o.cluster_id for o in first.plan.orphans] == [orphan]
@@ -60,8 +60,8 @@ def test_clone_of_a_live_stack_retained_or_young_clone_is_kept(
     def names_the_clone(pairs: Any) -> dict[tuple[str, str], str | None]:
         return {pair: kept_alive for pair in pairs}  # what the live stack's Custom::AuroraClone resource names
 
-    result = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE, resources=names_the_clone)
-    young = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), resources=names_the_clone)  # grace: one hour
+    result = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE, resources=names_the_clone)
+    young = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), resources=names_the_clone)  # grace: one hour
 
     assert result.plan.orphans == () and young.plan.orphans == ()
     assert any(retained in line for line in result.plan.kept)
@@ -71,7 +71,7 @@ def test_clone_of_a_live_stack_retained_or_young_clone_is_kept(
 def test_dry_run_deletes_nothing(cfn: FakeCloudFormation, world: AwsGaps, source: Source) -> None:
     orphan = make_clone(cfn, world, source)
 
-    result = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE, dry_run=True)
+    result = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE, dry_run=True)
 
     assert [o.cluster_id for o in result.plan.orphans] == [orphan] and result.deleting == ()
     assert orphan in cluster_ids()
@@ -120,9 +120,9 @@ def test_clone_its_live_stack_does_not_name_is_swept_unless_a_pending_request_ow
     pending = alive.send(alive.event("Create", {"SourceClusterId": source.identifier}, logical_id="Other"))
     (still_making,) = cluster_ids() - {source.identifier, unnamed}
 
-    result = maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
+    result = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
     world.settle()
-    maintenance.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)  # instances first, then the cluster
+    sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)  # instances first, then the cluster
     world.settle()
 
     assert [o.cluster_id for o in result.plan.orphans] == [unnamed]

@@ -1,0 +1,95 @@
+"""The one executor of readiness actions: each ``readiness.Action`` as the RDS calls it stands for.
+
+The resource (a request's clone), the copy pool and the sweep all carry out what the pure decisions in
+``readiness`` plan through here, so an action means the same wherever it was planned, and none is skipped.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+from aurora_clone.clone_state import BACKTRACKED_TO_TAG, ClusterView
+from aurora_clone.logs import SERVICE
+from aurora_clone.rds import RdsError, RdsGateway
+from aurora_clone.readiness import (
+    Act,
+    Action,
+    Backtrack,
+    CreateInstance,
+    DeleteCluster,
+    DeleteInstance,
+    ModifyCluster,
+    ModifyInstance,
+    Step,
+    Wait,
+    plan_copy_teardown,
+)
+from aurora_clone.timespec import parse_timestamp
+
+logger = Logger(service=SERVICE, child=True)
+
+
+class ActionExecutor:
+    """Carries out planned steps through the RDS gateway."""
+
+    def __init__(self, rds: RdsGateway) -> None:
+        self.rds = rds
+
+    def carry_out(self, step: Act, cluster: ClusterView) -> Act | Wait:
+        """Every action of ``step`` on ``cluster``, in order: ``step`` itself once RDS accepted them all, or a
+        ``Wait`` when RDS said "not yet" (busy, or another invocation got there first): the next look plans
+        again from what RDS shows then. Any other refusal is raised (``RdsError``)."""
+        for action in step.actions:
+            try:
+                self.run(action, cluster)
+            except RdsError as error:
+                if error.look_again:
+                    return Wait(f"{step.why}: RDS says not yet ({error})")
+                raise
+        return step
+
+    def tear_down(self, cluster: ClusterView) -> Step:
+        """One step of deleting a cluster this tool made, without waiting: its instances, or then the
+        cluster (``readiness.plan_copy_teardown``). Returns the step taken, or why nothing was."""
+        step = plan_copy_teardown(cluster)
+        return self.carry_out(step, cluster) if isinstance(step, Act) else step
+
+    def run(self, action: Action, cluster: ClusterView) -> None:
+        """One action on ``cluster`` (the cluster the action belongs to, as last described)."""
+        logger.info("RDS action", extra={"action": type(action).__name__, "cluster": cluster.identifier})
+        match action:
+            case CreateInstance(identifier, instance_class, parameter_group):
+                self.rds.create_instance(
+                    instance_id=identifier,
+                    cluster_id=cluster.identifier,
+                    engine=cluster.engine,
+                    instance_class=instance_class,
+                    parameter_group=parameter_group,
+                    tags=cluster.tags,
+                )
+            case ModifyInstance(identifier, instance_class, parameter_group):
+                self.rds.modify_instance(identifier, instance_class=instance_class, parameter_group=parameter_group)
+            case DeleteInstance(identifier):
+                self.rds.delete_instance(identifier)
+            case ModifyCluster() as change:
+                self.rds.modify_cluster(
+                    cluster.identifier,
+                    port=change.port,
+                    security_groups=change.vpc_security_group_ids,
+                    parameter_group=change.parameter_group,
+                    backtrack_window=change.backtrack_window,
+                    serverless_v2_capacity=change.serverless_v2_capacity,
+                    iam_database_authentication=change.iam_database_authentication,
+                    manage_master_user_password=change.manage_master_user_password,
+                    master_user_secret_kms_key_id=change.master_user_secret_kms_key_id,
+                    deletion_protection=change.deletion_protection,
+                )
+            case Backtrack(to, to_earliest):
+                self.rds.backtrack_cluster(cluster.identifier, parse_timestamp(to), to_earliest=to_earliest)
+                # Written once RDS accepted it: later looks see it asked for and wait for 'backtracking' to end.
+                self.rds.add_tags(cluster.arn, {BACKTRACKED_TO_TAG: to})
+                logger.info("Backtrack requested", extra={"cluster": cluster.identifier, "to": to})
+            case DeleteCluster(identifier, final_snapshot):
+                self.rds.delete_cluster(identifier, final_snapshot)
+                if final_snapshot:
+                    logger.info("Final snapshot requested", extra={"cluster": identifier, "snapshot": final_snapshot})
