@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -22,6 +22,7 @@ from aurora_clone.rds import RdsGateway
 from aurora_clone.request_store import RequestStore
 from aurora_clone.resource import CloneResource
 from aurora_clone.timespec import format_timestamp
+from aurora_clone.wake_queue import WakeUpQueue
 from tests.cloudformation import (
     ACCOUNT,
     FUNCTION_NAME,
@@ -31,6 +32,9 @@ from tests.cloudformation import (
     make_engine_resources,
 )
 from tests.moto_gaps import AwsGaps
+
+if TYPE_CHECKING:
+    from mypy_boto3_rds.type_defs import TagTypeDef
 
 SOURCE_ID = "prod-db"
 SOURCE_INSTANCE = "prod-db-writer"
@@ -85,7 +89,7 @@ def engine_for(clock: FakeClock, gateway: RdsGateway | None = None) -> RequestEn
     def clone_resource(unanswered_clone: Any) -> CloneResource:
         return CloneResource(gateway or RdsGateway(), clock, unanswered_clone=unanswered_clone)
 
-    return RequestEngine(clone_resource, RequestStore(), handler_module.WakeUpQueue(), clock=clock, run_clock=clock)
+    return RequestEngine(clone_resource, RequestStore(), WakeUpQueue(), clock=clock, run_clock=clock)
 
 
 @pytest.fixture
@@ -159,7 +163,7 @@ def source(world: AwsGaps) -> Source:
     return make_source(world)
 
 
-def describe_cluster(identifier: str) -> dict[str, Any] | None:
+def describe_cluster(identifier: str) -> Mapping[str, Any] | None:
     try:
         return boto3.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
     except boto3.client("rds").exceptions.DBClusterNotFoundFault:
@@ -192,7 +196,7 @@ def fill_slots(source: str, count: int, world: AwsGaps) -> list[str]:
 def make_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, tags: dict[str, str]) -> str:
     """A full copy of ``source`` with a writer instance ``<name>-1``, both carrying ``tags`` and the data time."""
     rds = boto3.client("rds")
-    tag_list = [
+    tag_list: list[TagTypeDef] = [
         {"Key": key, "Value": value} for key, value in {**tags, DATA_TIME_TAG: format_timestamp(data_time)}.items()
     ]
     rds.restore_db_cluster_to_point_in_time(

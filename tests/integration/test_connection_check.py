@@ -13,6 +13,7 @@ from aurora_clone.engine import RequestEngine
 from aurora_clone.rds import RdsGateway
 from aurora_clone.request_store import RequestStore
 from aurora_clone.resource import CloneResource
+from aurora_clone.wake_queue import WakeUpQueue
 from tests.cloudformation import FakeCloudFormation
 from tests.conftest import FakeClock, Source, cluster_ids
 from tests.moto_gaps import AwsGaps
@@ -40,7 +41,7 @@ def with_probe(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, probe: Scripte
         def clone_resource(unanswered_clone: object) -> CloneResource:
             return CloneResource(RdsGateway(), clock, unanswered_clone=unanswered_clone, prober=probe)  # type: ignore[arg-type]
 
-        return RequestEngine(clone_resource, RequestStore(), handler_module.WakeUpQueue(), clock=clock, run_clock=clock)
+        return RequestEngine(clone_resource, RequestStore(), WakeUpQueue(), clock=clock, run_clock=clock)
 
     monkeypatch.setattr(handler_module, "engine", engine)
 

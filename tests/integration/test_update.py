@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -16,7 +17,7 @@ def converge(cfn: FakeCloudFormation, world: AwsGaps, event: dict[str, Any]) -> 
     return cfn.run(cfn.send(event), world.advance)
 
 
-def instances_of(clone_id: str) -> dict[str, dict[str, Any]]:
+def instances_of(clone_id: str) -> dict[str, Mapping[str, Any]]:
     found = boto3.client("rds").describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [clone_id]}])
     return {item["DBInstanceIdentifier"]: item for item in found["DBInstances"]}
 

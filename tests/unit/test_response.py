@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from aurora_clone.cfn import response
 from aurora_clone.cfn.response import ResponseNotDeliveredError, fit_body, put_response
 
 SIGNATURE = "X-Amz-Signature=0123456789abcdef"
@@ -238,7 +237,8 @@ def test_connection_refused_raises_after_attempts(
         tries.append(request.get_method())
         return real_urlopen(request, *args, **kwargs)
 
-    monkeypatch.setattr(response.urllib.request, "urlopen", counting_urlopen)
+    # put_response looks urlopen up on urllib.request at each call.
+    monkeypatch.setattr(urllib.request, "urlopen", counting_urlopen)
     url = f"http://127.0.0.1:{closed_port()}{PATH}"
 
     with pytest.raises(ResponseNotDeliveredError) as raised:

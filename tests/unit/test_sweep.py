@@ -16,9 +16,12 @@ OURS = {MANAGED_BY_TAG: MANAGED_BY_VALUE, STACK_ID_TAG: STACK, LOGICAL_ID_TAG: "
 
 
 def clone(
-    name: str = "qa-db", age: timedelta = timedelta(hours=3), status: str = "available", **tags: str
+    name: str = "qa-db",
+    age: timedelta = timedelta(hours=3),
+    status: str = "available",
+    tags: dict[str, str] | None = None,
 ) -> ClusterFacts:
-    return ClusterFacts(name, status, "aurora-mysql", "g-1", NOW - age, {**OURS, **tags})
+    return ClusterFacts(name, status, "aurora-mysql", "g-1", NOW - age, {**OURS, **(tags or {})})
 
 
 @pytest.mark.parametrize(
@@ -47,8 +50,8 @@ def test_orphan_reason_names_stack_and_resource() -> None:
     "cluster",
     [
         pytest.param(clone(age=timedelta(minutes=30)), id="within-grace"),
-        pytest.param(clone(**{RETAIN_TAG: "true"}), id="retained-by-tag"),
-        pytest.param(clone(**{RETAIN_TAG: "TRUE"}), id="retained-upper-case"),
+        pytest.param(clone(tags={RETAIN_TAG: "true"}), id="retained-by-tag"),
+        pytest.param(clone(tags={RETAIN_TAG: "TRUE"}), id="retained-upper-case"),
     ],
 )
 def test_orphan_kept_with_a_reason(cluster: ClusterFacts) -> None:
@@ -62,7 +65,7 @@ def test_orphan_kept_with_a_reason(cluster: ClusterFacts) -> None:
     "cluster",
     [
         pytest.param(ClusterFacts("prod-db", "available", "aurora-mysql", "g-1", NOW - timedelta(days=9)), id="others"),
-        pytest.param(clone(**{COPY_OF_TAG: "prod-db"}), id="pool-copy"),
+        pytest.param(clone(tags={COPY_OF_TAG: "prod-db"}), id="pool-copy"),
         pytest.param(clone(status="deleting"), id="already-deleting"),
         pytest.param(
             ClusterFacts("half", "available", "aurora-mysql", None, NOW - timedelta(days=1), {MANAGED_BY_TAG: "x"}),
@@ -115,6 +118,6 @@ def test_clone_of_a_live_stack_whose_resource_was_not_looked_up_is_kept() -> Non
 
 def test_owning_resources_lists_only_clones_of_live_stacks() -> None:
     gone = "arn:aws:cloudformation:us-east-1:123456789012:stack/gone/0c"
-    snapshot = Snapshot((clone("a"), clone("b", **{STACK_ID_TAG: gone}), clone("c", **{COPY_OF_TAG: "prod"})))
+    snapshot = Snapshot((clone("a"), clone("b", tags={STACK_ID_TAG: gone}), clone("c", tags={COPY_OF_TAG: "prod"})))
 
     assert owning_resources(snapshot, {STACK: "CREATE_COMPLETE", gone: None}) == (RESOURCE,)
