@@ -143,17 +143,7 @@ def test_package_handler_importsWithOnlyBoto3BesideIt(archive: zipfile.ZipFile, 
         f"assert aws_lambda_powertools.__file__.startswith({str(unzipped)!r})\n"
         f"assert boto3.__file__.startswith({str(runtime)!r}), boto3.__file__\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code],
-        cwd=tmp_path,
-        # Lambda sets both region variables; nothing else from the test environment leaks in.
-        env={"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    _run_isolated(code, tmp_path)
 
 
 def test_package_templateEntryPoints_areTheKnownFunctions() -> None:
@@ -196,16 +186,7 @@ def test_package_entryPoint_importsFromTheZipAloneWithoutTheLocalWorld(
         "import boto3\n"
         f"assert boto3.__file__.startswith({str(runtime)!r}), boto3.__file__\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code],
-        cwd=tmp_path,
-        env={"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    _run_isolated(code, tmp_path)
 
 
 def test_package_buildTemplate_pointsCodeUriAtTheZip(archive: zipfile.ZipFile) -> None:
@@ -216,3 +197,18 @@ def test_package_buildTemplate_pointsCodeUriAtTheZip(archive: zipfile.ZipFile) -
     assert code_uri.findall(built) == ["aurora-clone.zip"] * 3
     assert code_uri.findall(source) == ["build/aurora-clone.zip"] * 3
     assert code_uri.sub("", built) == code_uri.sub("", source)
+
+
+def _run_isolated(code: str, cwd: Path) -> None:
+    """Run ``code`` in a fresh interpreter (-I -S: no site-packages, no user path) and assert it succeeded."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        cwd=cwd,
+        # Lambda sets both region variables; nothing else from the test environment leaks in.
+        env={"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
