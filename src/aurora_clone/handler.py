@@ -1,8 +1,9 @@
 """The Lambda entry point: tells CloudFormation's requests, wake-ups and RDS events apart, and hands each
 to the request engine. Anything else is logged and ignored: never answered, never raised.
 
-Configuration: ``REQUEST_TABLE`` and ``WAKE_UP_QUEUE_URL`` (set by template.yaml), ``CLONE_SLOT_LIMIT``
-(default 15), and Powertools' ``POWERTOOLS_SERVICE_NAME`` / ``POWERTOOLS_LOG_LEVEL`` (default INFO).
+Configuration (``aurora_clone.settings``): ``REQUEST_TABLE`` and ``WAKE_UP_QUEUE_URL`` (set by
+template.yaml), ``CLONE_SLOT_LIMIT``, ``CONNECTION_CHECK_FUNCTION``, and Powertools' ``POWERTOOLS_SERVICE_NAME``
+and ``POWERTOOLS_LOG_LEVEL`` (read by Powertools itself).
 """
 
 from __future__ import annotations
