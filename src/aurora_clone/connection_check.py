@@ -5,6 +5,10 @@ VPC), a small function placed there (``aurora_clone.probe``) opens a connection 
 endpoint before a Create or an in-place Update answers SUCCESS. This module holds the plain data both
 sides exchange and the decision taken from a probe's result; ``aurora_clone.probe_invoker`` invokes the
 probe.
+
+A request names a cluster and nothing else: the probe reads the endpoint, port, engine and managed secret
+from RDS itself, and only for a cluster the tool's ledger names, so whoever can invoke it cannot point it at
+a host of their choosing or hand it another cluster's secret.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from aurora_clone.clone_state import ClusterView
+from aurora_clone.naming import is_valid_identifier
 
 # How long, after the writer is available, an unreachable clone is probed again before the request fails:
 # new endpoints' DNS names and security group changes take a minute or two to take effect.
@@ -23,30 +28,32 @@ Stage = Literal["tcp", "tls", "login", "query", "probe"]
 
 @dataclass(frozen=True)
 class ProbeRequest:
-    """What the probe connects to; ``secret_arn``: the RDS-managed master secret, to log in with."""
+    """The cluster to check, by its RDS identifier: all the probe takes.
 
-    host: str
-    port: int
-    engine: str
-    secret_arn: str = ""
+    >>> ProbeRequest.from_event({"cluster": "aurora-clone-it-1a2b"}).to_event()
+    {'cluster': 'aurora-clone-it-1a2b'}
+    >>> ProbeRequest.from_event({"cluster": "db", "host": "10.0.0.9", "secret_arn": "arn:..."})
+    Traceback (most recent call last):
+    ...
+    ValueError: a probe request names a cluster and nothing else (it also has: host, secret_arn)
+    """
+
+    cluster: str
 
     def to_event(self) -> dict[str, Any]:
-        event: dict[str, Any] = {"host": self.host, "port": self.port, "engine": self.engine}
-        if self.secret_arn:
-            event["secret_arn"] = self.secret_arn
-        return event
+        return {"cluster": self.cluster}
 
     @classmethod
     def from_event(cls, event: Any) -> ProbeRequest:
         if not isinstance(event, dict):
             raise ValueError("a probe request is a JSON object")
-        host, port, engine = event.get("host"), event.get("port"), event.get("engine")
-        if not isinstance(host, str) or not host or not isinstance(engine, str):
-            raise ValueError("a probe request names a host and an engine")
-        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            raise ValueError("a probe request's port is a whole number from 1 to 65535")
-        secret = event.get("secret_arn", "")
-        return cls(host, port, engine, secret if isinstance(secret, str) else "")
+        cluster = event.get("cluster")
+        if not isinstance(cluster, str) or not is_valid_identifier(cluster):
+            raise ValueError("a probe request names a cluster by its RDS identifier ('cluster')")
+        others = sorted(str(key) for key in event if key != "cluster")
+        if others:
+            raise ValueError(f"a probe request names a cluster and nothing else (it also has: {', '.join(others)})")
+        return cls(cluster)
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,9 @@ class Prober(Protocol):
 
 
 def probe_request(cluster: ClusterView) -> ProbeRequest:
-    """The writer endpoint of ``cluster``, with its managed secret when RDS manages its password."""
-    return ProbeRequest(cluster.endpoint, cluster.port, cluster.engine, cluster.master_user_secret_arn)
+    """The request to check ``cluster``: its identifier (the probe finds its writer endpoint and managed
+    secret in RDS)."""
+    return ProbeRequest(cluster.identifier)
 
 
 @dataclass(frozen=True)

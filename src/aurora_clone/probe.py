@@ -1,16 +1,25 @@
 """The connection check's function (``aurora_clone.probe.handler``), placed in the tests' VPC.
 
-Given a writer endpoint (``connection_check.ProbeRequest``) it opens a TCP connection, asks the server for
-TLS the way its engine's clients do (PostgreSQL's SSLRequest, MySQL's SSL request packet after the
-server's greeting) and completes the handshake; with the clone's RDS-managed secret it also logs in as the
-master user and runs ``SELECT 1``. The answer says the first stage that failed (``ProbeResult``). The
-handshake does not verify the server's certificate: the check is about reachability, and RDS's CA bundle
-is not in the Lambda runtime.
+It is given a cluster's identifier and nothing else (``connection_check.ProbeRequest``), and resolves the
+rest itself: it acts only on a cluster the tool's ledger names (``RequestStore.made``), and takes the writer
+endpoint, port, engine and RDS-managed secret from RDS (DescribeDBClusters). Then, stage by stage (the
+answer, ``ProbeResult``, says the first that failed): a TCP connection; TLS asked for the way the engine's
+clients ask (PostgreSQL's SSLRequest, MySQL's SSL request packet after the server's greeting), the server's
+certificate verified against RDS's CA bundle for the endpoint's name; with the managed secret, a login as
+the master user and ``SELECT 1``.
+
+The secret is read only once the endpoint has shown a certificate RDS's CA issued for it, and it travels
+only over such a connection: a server that offers no TLS fails the login without being sent anything, and
+PostgreSQL's login is SCRAM-SHA-256 only, so the password itself never leaves the function (a server asking
+for it in clear text or as an MD5 hash is refused), and the server must prove it knows the password too.
+The bundle is ``rds-ca-bundle.pem`` beside this module (AWS's global-bundle.pem), or the file
+``RDS_CA_BUNDLE`` names (``settings.rds_ca_bundle``; the local world sets its own CA there).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -19,9 +28,17 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
+from aurora_clone.aws_clients import aws_client
+from aurora_clone.clone_state import ClusterView
 from aurora_clone.connection_check import ProbeRequest, ProbeResult
+from aurora_clone.rds import RdsGateway
+from aurora_clone.request_record import MadeRecord
+from aurora_clone.request_store import RequestStore
+from aurora_clone.settings import settings
 
 TIMEOUT_SECONDS = 4.0  # per stage: three stages stay within the invoker's 20-second read timeout
 POSTGRES_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
@@ -30,9 +47,47 @@ MYSQL_CLIENT_PROTOCOL_41 = 0x0200
 MYSQL_CLIENT_SECURE_CONNECTION = 0x8000
 MYSQL_MAX_PACKET = 1 << 24
 MYSQL_UTF8MB4 = 45
+RDS_CA_BUNDLE_FILE = Path(__file__).with_name("rds-ca-bundle.pem")  # package data: AWS's global-bundle.pem
 NO_TLS = "the server offers no TLS"
+NO_TLS_FOR_LOGIN = "the server offers no TLS; the check never sends credentials in clear"
+SCRAM_ONLY = "the check only logs in with SCRAM-SHA-256 (it never sends the password itself)"
 
 SecretReader = Callable[[str], tuple[str, str]]
+
+
+class Ledger(Protocol):
+    """What the probe asks of the tool's ledger (``RequestStore``)."""
+
+    def made(self, cluster_id: str) -> MadeRecord | None: ...
+
+
+class Clusters(Protocol):
+    """What the probe asks of RDS (``RdsGateway``)."""
+
+    def describe_cluster(self, identifier: str) -> ClusterView | None: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the probe connects and with which secret it logs in: what RDS reports for the cluster."""
+
+    host: str
+    port: int
+    engine: str
+    secret_arn: str = ""  # the RDS-managed master secret; "" when RDS does not manage the password
+
+    @classmethod
+    def of(cls, cluster: ClusterView) -> Target:
+        return cls(cluster.endpoint, cluster.port, cluster.engine, cluster.master_user_secret_arn)
+
+
+class TlsSetupError(Exception):
+    """The check has no usable CA bundle to verify servers with."""
+
+
+class LoginRefusedError(Exception):
+    """The login was refused: by the server (its own message), or by the check (the server asked for more
+    than the check gives)."""
 
 
 def handler(event: Any, _context: Any) -> dict[str, Any]:
@@ -40,35 +95,105 @@ def handler(event: Any, _context: Any) -> dict[str, Any]:
         request = ProbeRequest.from_event(event)
     except ValueError as error:
         return ProbeResult(False, "probe", str(error)).to_payload()
-    return probe(request).to_payload()
+    return check(request).to_payload()
+
+
+def check(
+    request: ProbeRequest,
+    *,
+    ledger: Ledger | None = None,
+    clusters: Clusters | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+    read_secret: SecretReader | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> ProbeResult:
+    """Probe the cluster ``request`` names, if the tool made it, at what RDS reports for it."""
+    try:
+        made = (ledger or RequestStore()).made(request.cluster)
+    except Exception as error:  # any SDK error: nothing is known of the cluster, nothing is done
+        return ProbeResult(False, "probe", f"the tool's ledger could not be read: {error}")
+    if made is None:
+        return ProbeResult(
+            False,
+            "probe",
+            f"'{request.cluster}' is not a cluster this tool made (its ledger has no record of it): the "
+            "connection check acts only on the tool's own clusters",
+        )
+    try:
+        cluster = (clusters or RdsGateway()).describe_cluster(request.cluster)
+    except Exception as error:  # any SDK error, throttling included: the check is tried again later
+        return ProbeResult(False, "probe", f"RDS could not describe the cluster '{request.cluster}': {error}")
+    if cluster is None:
+        return ProbeResult(False, "probe", f"RDS does not list the cluster '{request.cluster}'")
+    if not cluster.endpoint or not cluster.port:
+        return ProbeResult(False, "probe", f"RDS reports no endpoint for the cluster '{request.cluster}' yet")
+    return probe(Target.of(cluster), timeout=timeout, read_secret=read_secret, tls=tls)
 
 
 def probe(
-    request: ProbeRequest, *, timeout: float = TIMEOUT_SECONDS, read_secret: SecretReader | None = None
+    target: Target,
+    *,
+    timeout: float = TIMEOUT_SECONDS,
+    read_secret: SecretReader | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> ProbeResult:
+    """Check ``target`` stage by stage. ``tls``: the context that verifies the server's certificate (when
+    None, ``verifying_context()``: RDS's CA bundle)."""
     try:
-        connection = socket.create_connection((request.host, request.port), timeout)
+        connection = socket.create_connection((target.host, target.port), timeout)
     except OSError as error:
         return ProbeResult(False, "tcp", _said(error, timeout))
     with connection:
         try:
-            tls = _negotiate_tls(connection, request, timeout)
+            context = tls or verifying_context()
+            offered = _negotiate_tls(connection, target, context, timeout)
+        except TlsSetupError as error:
+            return ProbeResult(False, "tls", str(error))
+        except ssl.SSLCertVerificationError as error:
+            return ProbeResult(False, "tls", _untrusted(target, error))
         except (OSError, ValueError) as error:
             return ProbeResult(False, "tls", _said(error, timeout))
-    if not request.secret_arn:
-        return ProbeResult(True, "tls", tls)
+    if not target.secret_arn:
+        return ProbeResult(True, "tls", offered)
+    if offered == NO_TLS:
+        return ProbeResult(False, "login", NO_TLS_FOR_LOGIN)  # the secret is not even read
     try:
-        user, password = (read_secret or _read_secret)(request.secret_arn)
+        user, password = (read_secret or _read_secret)(target.secret_arn)
     except Exception as error:  # any SDK or shape error: the login cannot be tried
         return ProbeResult(False, "login", f"the master secret could not be read: {error}")
-    return _log_in(request, user, password, tls != NO_TLS, timeout)
+    return _log_in(target, user, password, context, timeout)
 
 
-def _negotiate_tls(connection: socket.socket, request: ProbeRequest, timeout: float) -> str:
-    """TLS as the engine's clients ask for it; the handshake's protocol version, or NO_TLS when the server
-    does not offer it."""
+def verifying_context() -> ssl.SSLContext:
+    """A TLS client context that trusts the RDS CA bundle only (no system CAs) and checks that the
+    certificate names the host connected to."""
+    bundle = settings.rds_ca_bundle or (RDS_CA_BUNDLE_FILE if RDS_CA_BUNDLE_FILE.is_file() else None)
+    if bundle is None:
+        raise TlsSetupError(
+            "the check has no RDS certificate bundle to verify the server's certificate with (the package has "
+            "no rds-ca-bundle.pem and RDS_CA_BUNDLE is not set), so it connects no further"
+        )
+    try:
+        context = ssl.create_default_context(cafile=str(bundle))
+    except OSError as error:  # missing, unreadable, or no certificate in it (ssl.SSLError)
+        raise TlsSetupError(f"the RDS certificate bundle {bundle} cannot be used: {error}") from error
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _untrusted(target: Target, error: ssl.SSLCertVerificationError) -> str:
+    return (
+        f"the server's certificate is not one the RDS certificate authorities issued for {target.host}: "
+        f"{error.verify_message or error}"
+    )
+
+
+def _negotiate_tls(connection: socket.socket, target: Target, context: ssl.SSLContext, timeout: float) -> str:
+    """TLS as the engine's clients ask for it, verified with ``context``; the handshake's protocol version,
+    or NO_TLS when the server does not offer it."""
     connection.settimeout(timeout)
-    if request.engine.endswith("postgresql"):
+    if target.engine.endswith("postgresql"):
         connection.sendall(POSTGRES_SSL_REQUEST)
         answer = _receive(connection, 1)
         if answer == b"N":
@@ -82,8 +207,8 @@ def _negotiate_tls(connection: socket.socket, request: ProbeRequest, timeout: fl
         flags = MYSQL_CLIENT_SSL | MYSQL_CLIENT_PROTOCOL_41 | MYSQL_CLIENT_SECURE_CONNECTION
         body = struct.pack("<IIB23x", flags, MYSQL_MAX_PACKET, MYSQL_UTF8MB4)
         connection.sendall(struct.pack("<I", len(body))[:3] + b"\x01" + body)
-    with _unverified_tls().wrap_socket(connection, server_hostname=request.host) as secured:
-        return f"TLS handshake done ({secured.version()})"
+    with context.wrap_socket(connection, server_hostname=target.host) as secured:
+        return f"TLS handshake done ({secured.version()}), certificate verified for {target.host}"
 
 
 def _mysql_capabilities(connection: socket.socket) -> int:
@@ -109,27 +234,22 @@ def _receive(connection: socket.socket, size: int) -> bytes:
     return data
 
 
-def _unverified_tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _log_in(request: ProbeRequest, user: str, password: str, tls: bool, timeout: float) -> ProbeResult:
+def _log_in(target: Target, user: str, password: str, context: ssl.SSLContext, timeout: float) -> ProbeResult:
     try:
-        if request.engine.endswith("postgresql"):
-            rows = _postgres_select_one(request, user, password, timeout)
+        if target.engine.endswith("postgresql"):
+            rows = _postgres_select_one(target, user, password, context, timeout)
         else:
             import pymysql
 
+            # An SSLContext as ``ssl``: PyMySQL requires TLS (it refuses a server without it before sending the
+            # login) and verifies the certificate and host name with this context, as the tls stage did.
             mysql = pymysql.connect(
-                host=request.host,
-                port=request.port,
+                host=target.host,
+                port=target.port,
                 user=user,
                 password=password,
                 connect_timeout=int(timeout),
-                ssl={"check_hostname": False, "verify_mode": ssl.CERT_NONE} if tls else None,
+                ssl=context,
             )
             try:
                 with mysql.cursor() as cursor:
@@ -139,6 +259,8 @@ def _log_in(request: ProbeRequest, user: str, password: str, tls: bool, timeout:
                 mysql.close()
     except LoginRefusedError as error:
         return ProbeResult(False, "login", str(error))
+    except ssl.SSLCertVerificationError as error:
+        return ProbeResult(False, "login", _untrusted(target, error))
     except Exception as error:  # the driver's own errors: refused, reset, timed out, ...
         return ProbeResult(False, "login", f"{type(error).__name__}: {error}")
     if rows != [["1"]]:
@@ -146,40 +268,40 @@ def _log_in(request: ProbeRequest, user: str, password: str, tls: bool, timeout:
     return ProbeResult(True, "query", "logged in as the master user; SELECT 1 returned 1")
 
 
-class LoginRefusedError(Exception):
-    """The server refused the login (its own message)."""
-
-
-def _postgres_select_one(request: ProbeRequest, user: str, password: str, timeout: float) -> list[list[str]]:
-    """Log in (SCRAM-SHA-256, MD5 or cleartext, over TLS when the server offers it) and run SELECT 1; the
-    rows as text. PostgreSQL's protocol 3.0, written out: no driver to ship beside the function."""
-    connection = socket.create_connection((request.host, request.port), timeout)
+def _postgres_select_one(
+    target: Target, user: str, password: str, context: ssl.SSLContext, timeout: float
+) -> list[list[str]]:
+    """Log in over verified TLS with SCRAM-SHA-256 and run SELECT 1; the rows as text. PostgreSQL's protocol
+    3.0, written out: no driver to ship beside the function."""
+    connection = socket.create_connection((target.host, target.port), timeout)
     with connection:
         connection.settimeout(timeout)
         connection.sendall(POSTGRES_SSL_REQUEST)
-        stream: socket.socket = connection
-        if _receive(connection, 1) == b"S":
-            stream = _unverified_tls().wrap_socket(connection, server_hostname=request.host)
-        startup = b"user\0" + user.encode() + b"\0database\0postgres\0\0"
-        stream.sendall(struct.pack("!ii", len(startup) + 8, 196608) + startup)
-        _postgres_authenticate(stream, user, password)
-        stream.sendall(b"Q" + struct.pack("!i", len(b"SELECT 1\0") + 4) + b"SELECT 1\0")
-        rows: list[list[str]] = []
-        while True:
-            kind, body = _postgres_message(stream)
-            if kind == b"D":
-                columns, at, row = struct.unpack("!h", body[:2])[0], 2, []
-                for _ in range(columns):
-                    size = struct.unpack("!i", body[at : at + 4])[0]
-                    row.append(body[at + 4 : at + 4 + size].decode() if size >= 0 else "")
-                    at += 4 + max(size, 0)
-                rows.append(row)
-            elif kind == b"Z":
-                return rows
+        if _receive(connection, 1) != b"S":
+            raise LoginRefusedError(NO_TLS_FOR_LOGIN)
+        with context.wrap_socket(connection, server_hostname=target.host) as stream:
+            startup = b"user\0" + user.encode() + b"\0database\0postgres\0\0"
+            stream.sendall(struct.pack("!ii", len(startup) + 8, 196608) + startup)
+            _postgres_authenticate(stream, password)
+            stream.sendall(b"Q" + struct.pack("!i", len(b"SELECT 1\0") + 4) + b"SELECT 1\0")
+            rows: list[list[str]] = []
+            while True:
+                kind, body = _postgres_message(stream)
+                if kind == b"D":
+                    columns, at, row = struct.unpack("!h", body[:2])[0], 2, []
+                    for _ in range(columns):
+                        size = struct.unpack("!i", body[at : at + 4])[0]
+                        row.append(body[at + 4 : at + 4 + size].decode() if size >= 0 else "")
+                        at += 4 + max(size, 0)
+                    rows.append(row)
+                elif kind == b"Z":
+                    return rows
 
 
-def _postgres_authenticate(stream: socket.socket, user: str, password: str) -> None:
-    scram: dict[str, str] = {}
+def _postgres_authenticate(stream: socket.socket, password: str) -> None:
+    """Answer the server's authentication requests until it is ready for a query: SCRAM-SHA-256 only (the
+    password is never sent, in clear or hashed); any other request is refused before anything is sent."""
+    scram: _Scram | None = None
     while True:
         kind, body = _postgres_message(stream)
         if kind == b"Z":
@@ -187,34 +309,67 @@ def _postgres_authenticate(stream: socket.socket, user: str, password: str) -> N
         if kind != b"R":
             continue  # parameter status, backend key data, notices
         code = struct.unpack("!i", body[:4])[0]
-        if code == 3:  # cleartext
-            _postgres_send(stream, b"p", password.encode() + b"\0")
-        elif code == 5:  # MD5
-            inner = hashlib.md5(password.encode() + user.encode()).hexdigest().encode()
-            _postgres_send(stream, b"p", b"md5" + hashlib.md5(inner + body[4:8]).hexdigest().encode() + b"\0")
-        elif code == 10:  # SASL: SCRAM-SHA-256
-            if b"SCRAM-SHA-256\0" not in body[4:]:
-                raise LoginRefusedError("the server asks for a SASL mechanism other than SCRAM-SHA-256")
-            scram["nonce"] = base64.b64encode(secrets.token_bytes(18)).decode()
-            first = f"n,,n=,r={scram['nonce']}".encode()
+        if code == 0:  # AuthenticationOk
+            if scram is not None and not scram.verified:
+                raise LoginRefusedError("the server ended the SCRAM exchange without proving it knows the password")
+        elif code == 3:  # AuthenticationCleartextPassword
+            raise LoginRefusedError(f"the server asks for the password in clear text; {SCRAM_ONLY}")
+        elif code == 5:  # AuthenticationMD5Password
+            raise LoginRefusedError(f"the server asks for an MD5 hash of the password; {SCRAM_ONLY}")
+        elif code == 10:  # AuthenticationSASL: the mechanisms the server offers
+            if scram is not None or b"SCRAM-SHA-256" not in body[4:].split(b"\0"):
+                raise LoginRefusedError(f"the server offers no SCRAM-SHA-256 exchange; {SCRAM_ONLY}")
+            scram = _Scram(base64.b64encode(secrets.token_bytes(18)).decode())
+            first = scram.client_first().encode()
             _postgres_send(stream, b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", len(first)) + first)
-        elif code == 11:  # SASL continue: the server's first message
-            _postgres_send(stream, b"p", _scram_final(body[4:].decode(), scram["nonce"], password).encode())
-        elif code not in (0, 12):  # 0: logged in; 12: the server's signature
+        elif code == 11 and scram is not None:  # AuthenticationSASLContinue: the server's first message
+            _postgres_send(stream, b"p", scram.client_final(body[4:].decode(errors="replace"), password).encode())
+        elif code == 12 and scram is not None:  # AuthenticationSASLFinal: the server's signature
+            scram.verify(body[4:].decode(errors="replace"))
+        else:
             raise LoginRefusedError(f"the server asks for an authentication this check does not speak ({code})")
 
 
-def _scram_final(server_first: str, client_nonce: str, password: str) -> str:
-    fields = dict(part.split("=", 1) for part in server_first.split(","))
-    if not fields.get("r", "").startswith(client_nonce):
-        raise LoginRefusedError("the server's SCRAM nonce does not extend ours")
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
-    client_key = hmac.digest(salted, b"Client Key", "sha256")
-    without_proof = f"c=biws,r={fields['r']}"
-    message = f"n=,r={client_nonce},{server_first},{without_proof}".encode()
-    signature = hmac.digest(hashlib.sha256(client_key).digest(), message, "sha256")
-    proof = bytes(key ^ sign for key, sign in zip(client_key, signature, strict=True))
-    return f"{without_proof},p={base64.b64encode(proof).decode()}"
+@dataclass
+class _Scram:
+    """One SCRAM-SHA-256 exchange (RFC 5802, 7677) as PostgreSQL runs it: no channel binding, the user name
+    given in the startup message."""
+
+    nonce: str
+    server_signature: bytes = b""
+    verified: bool = False
+
+    def client_first(self) -> str:
+        return f"n,,n=,r={self.nonce}"
+
+    def client_final(self, server_first: str, password: str) -> str:
+        try:
+            fields = dict(part.split("=", 1) for part in server_first.split(","))
+            nonce, salt, iterations = fields["r"], base64.b64decode(fields["s"], validate=True), int(fields["i"])
+        except (KeyError, ValueError, binascii.Error):
+            raise LoginRefusedError("the server's SCRAM message is not SCRAM-SHA-256's") from None
+        if not nonce.startswith(self.nonce) or nonce == self.nonce or iterations < 1:
+            raise LoginRefusedError("the server's SCRAM nonce does not extend ours")
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+        client_key = hmac.digest(salted, b"Client Key", "sha256")
+        without_proof = f"c=biws,r={nonce}"
+        message = f"n=,r={self.nonce},{server_first},{without_proof}".encode()
+        signature = hmac.digest(hashlib.sha256(client_key).digest(), message, "sha256")
+        proof = bytes(key ^ sign for key, sign in zip(client_key, signature, strict=True))
+        self.server_signature = hmac.digest(hmac.digest(salted, b"Server Key", "sha256"), message, "sha256")
+        return f"{without_proof},p={base64.b64encode(proof).decode()}"
+
+    def verify(self, server_final: str) -> None:
+        fields = dict(part.split("=", 1) for part in server_final.split(",") if "=" in part)
+        if "e" in fields:
+            raise LoginRefusedError(f"the server refused the SCRAM proof: {fields['e']}")
+        try:
+            given = base64.b64decode(fields.get("v", ""), validate=True)
+        except (ValueError, binascii.Error):
+            given = b""
+        if not self.server_signature or not hmac.compare_digest(given, self.server_signature):
+            raise LoginRefusedError("the server's SCRAM signature is wrong: it does not know the password")
+        self.verified = True
 
 
 def _postgres_send(stream: socket.socket, kind: bytes, body: bytes) -> None:
@@ -231,8 +386,6 @@ def _postgres_message(stream: socket.socket) -> tuple[bytes, bytes]:
 
 
 def _read_secret(secret_arn: str) -> tuple[str, str]:
-    from aurora_clone.aws_clients import aws_client
-
     value = json.loads(aws_client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
     return str(value["username"]), str(value["password"])
 

@@ -1,5 +1,8 @@
 """Invokes the connection check's function (``aurora_clone.probe``) and reads its answer: the gateway the
-clone resource uses when the function stack has a connection check."""
+clone resource uses when the function stack has a connection check.
+
+The event names the clone and nothing else (``{"cluster": "<identifier>"}``, ``ProbeRequest.to_event``): the
+probe reads its endpoint, port, engine and managed secret from RDS itself."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ class ProbeInvoker:
         self._client: Any = None  # built at the first probe, not at import or cold start
 
     def probe(self, request: ProbeRequest) -> ProbeResult:
+        """Invoke the probe (synchronously) to check the cluster ``request`` names."""
         if self._client is None:
             self._client = aws_client("lambda")
         answer = self._client.invoke(

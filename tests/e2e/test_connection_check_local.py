@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,26 +48,24 @@ def test_the_clone_function_is_told_its_connection_check(local: LocalSession) ->
     assert environment["Environment"]["Variables"]["CONNECTION_CHECK_FUNCTION"] == name
 
 
-def test_the_probe_answers_through_lambda_s_invoke_at_the_endpoint(local: LocalSession) -> None:
+def test_the_probe_answers_through_lambda_s_invoke_at_the_endpoint_and_only_for_the_tool_s_clusters(
+    local: LocalSession,
+) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-
-        def answer_as_postgres_without_tls() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                connection.recv(8)
-                connection.sendall(b"N")
-
-        server = threading.Thread(target=answer_as_postgres_without_tls, daemon=True)
-        server.start()
-        reached = invoke(
+        source = invoke(local, probe_function(local), {"cluster": "prod-db"})
+        # The shape the probe once took: a host and port of the caller's choosing. Nothing connects to them.
+        listener.settimeout(0.5)
+        pointed = invoke(
             local, probe_function(local), {"host": "127.0.0.1", "port": port, "engine": "aurora-postgresql"}
         )
-        server.join(10)
-    refused = invoke(local, probe_function(local), {"host": "127.0.0.1", "port": port, "engine": "aurora-postgresql"})
+        with pytest.raises(TimeoutError):
+            listener.accept()
 
-    assert reached == {"reachable": True, "stage": "tls", "detail": "the server offers no TLS"}
-    assert refused["reachable"] is False and refused["stage"] == "tcp"
+    assert source["reachable"] is False and source["stage"] == "probe"
+    assert "'prod-db' is not a cluster this tool made" in source["detail"]
+    assert pointed["reachable"] is False and pointed["stage"] == "probe"
+    assert "a probe request names a cluster by its RDS identifier" in pointed["detail"]
 
 
 def test_a_stack_whose_clone_cannot_be_reached_fails_naming_its_network_and_leaves_nothing(

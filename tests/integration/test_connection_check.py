@@ -12,7 +12,7 @@ from aurora_clone.connection_check import PATIENCE_SECONDS, ProbeRequest, ProbeR
 from aurora_clone.engine import RequestEngine
 from aurora_clone.rds import RdsGateway
 from aurora_clone.request_store import RequestStore
-from aurora_clone.resource import CloneResource
+from aurora_clone.resource import CloneResource, EngineHooks
 from aurora_clone.wake_queue import WakeUpQueue
 from tests.cloudformation import FakeCloudFormation
 from tests.conftest import FakeClock, Source, cluster_ids
@@ -38,8 +38,8 @@ def with_probe(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, probe: Scripte
     """The handler's engine as the function builds it when CONNECTION_CHECK_FUNCTION is set."""
 
     def engine() -> RequestEngine:
-        def clone_resource(unanswered_clone: object) -> CloneResource:
-            return CloneResource(RdsGateway(), clock, unanswered_clone=unanswered_clone, prober=probe)  # type: ignore[arg-type]
+        def clone_resource(hooks: EngineHooks) -> CloneResource:
+            return CloneResource(RdsGateway(), clock, hooks=hooks, prober=probe)
 
         return RequestEngine(clone_resource, RequestStore(), WakeUpQueue(), clock=clock, run_clock=clock)
 
@@ -65,8 +65,9 @@ def test_a_create_answers_only_once_the_probe_reaches_the_clone(
     answer = cfn.run(sent)
 
     assert answer["Status"] == "SUCCESS", answer.get("Reason")
-    asked = probe.asked[-1]
-    assert (asked.host, asked.port, asked.engine) == (answer["Data"]["Endpoint"], 3306, "aurora-mysql")
+    # The probe is asked about the clone by its identifier only: it reads the endpoint and secret from RDS.
+    assert probe.asked[-1] == ProbeRequest(answer["PhysicalResourceId"])
+    assert probe.asked[-1].to_event() == {"cluster": answer["PhysicalResourceId"]}
     assert cfn.nothing_left()
 
 

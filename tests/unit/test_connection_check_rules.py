@@ -64,10 +64,11 @@ def test_each_stage_is_said_in_words(stage: str, words: str) -> None:
     assert words in verdict.reason
 
 
-def test_the_probe_is_asked_for_the_writer_endpoint_with_the_managed_secret() -> None:
+def test_the_probe_is_asked_about_the_clone_by_its_identifier_only() -> None:
     request = probe_request(CLONE)
 
-    assert request == ProbeRequest(CLONE.endpoint, 5432, "aurora-postgresql", CLONE.master_user_secret_arn)
+    assert request == ProbeRequest(CLONE.identifier)
+    assert request.to_event() == {"cluster": CLONE.identifier}
     assert ProbeRequest.from_event(request.to_event()) == request
 
 
@@ -77,10 +78,12 @@ def test_the_probe_is_asked_for_the_writer_endpoint_with_the_managed_secret() ->
         None,
         [],
         {},
-        {"host": "h", "port": "5432", "engine": "aurora-mysql"},
-        {"host": "h", "port": 0, "engine": "x"},
-        {"host": "", "port": 5432, "engine": "aurora-mysql"},
-        {"host": "h", "port": True, "engine": "aurora-mysql"},
+        {"cluster": ""},
+        {"cluster": 5},
+        {"cluster": "-not-an-identifier"},
+        {"host": "h", "port": 5432, "engine": "aurora-mysql"},
+        {"cluster": "aurora-clone-it-1a2b", "host": "10.0.0.9"},
+        {"cluster": "aurora-clone-it-1a2b", "secret_arn": "arn:aws:secretsmanager:eu-west-1:1:secret:x"},
     ],
 )
 def test_a_malformed_probe_request_is_refused(event: object) -> None:

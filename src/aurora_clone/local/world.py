@@ -3,7 +3,9 @@
 Every AWS service moto emulates is served on one endpoint (``endpoint_url``) with a self-signed
 certificate (``ca_bundle``); ``client_env()`` is the environment a process needs to use it exactly as it
 would use AWS (boto3 reads ``AWS_ENDPOINT_URL`` and ``AWS_CA_BUNDLE``; ``SSL_CERT_FILE`` makes the
-pre-signed S3 URLs trusted by plain HTTPS clients too).
+pre-signed S3 URLs trusted by plain HTTPS clients too). The same certificate is the CA of the real database
+servers' endpoints (``issue_certificate``): the world's RDS CA bundle, which the local Lambda runtime gives the
+connection check as ``RDS_CA_BUNDLE``.
 
 The rules of ``aurora_clone.local.rds_rules`` are installed with a ``WorldPace``: a ticker thread ends
 every RDS stage (``creating``, ``backing-up``, ``modifying``, ``deleting``, ``backtracking``, ...) when its
@@ -32,6 +34,7 @@ import collections
 import contextlib
 import datetime
 import heapq
+import ipaddress
 import itertools
 import logging
 import math
@@ -52,7 +55,7 @@ import boto3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from moto.core.base_backend import BackendDict
 from moto.core.model_instances import reset_model_data
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -62,6 +65,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from aurora_clone import clock as process_clock
 from aurora_clone.changes import parameter_group_family
 from aurora_clone.local.database_plan import MYSQL_ENGINE, MYSQL_SAMPLE_SQL, SAMPLE_SQL
+from aurora_clone.local.database_servers import DatabaseServers
 from aurora_clone.local.databases import LocalDatabases
 from aurora_clone.local.moto_lock import LOCK
 from aurora_clone.local.pace import Durations, WorldPace
@@ -84,7 +88,7 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
 def write_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1, valid for a day."""
+    """A self-signed certificate for localhost, valid for a day; also the CA of ``issue_certificate``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
@@ -99,10 +103,64 @@ def write_certificate(directory: Path) -> tuple[Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        # A CA too (it signs the local clusters' endpoint certificates, issue_certificate): with the key usage
+        # and key identifier that strict verification (Python 3.13's default) requires of one.
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "localhost.pem", directory / "localhost.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def issue_certificate(directory: Path, authority: tuple[Path, Path], host: str) -> tuple[Path, Path]:
+    """A server certificate for ``host`` (an IP address or a DNS name) signed by ``authority`` (the certificate
+    and key ``write_certificate`` made), valid for a day: what a local cluster's endpoint presents, as RDS's
+    endpoints present certificates of RDS's CA. Written to ``directory`` as server.pem and server.key."""
+    issuer_cert = x509.load_pem_x509_certificate(authority[0].read_bytes())
+    issuer_key = serialization.load_pem_private_key(authority[1].read_bytes(), password=None)
+    assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    try:
+        name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        name = x509.DNSName(host)
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(issuer_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        .sign(issuer_key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.pem", directory / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.touch(mode=0o600)
     key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
@@ -278,11 +336,17 @@ class LocalAws:
         try:
             rules.__enter__()
             self._rules = rules
-            if self.real_databases:  # its patches wrap the rules': entered after them, left before
-                self.databases = LocalDatabases().__enter__()
             self._directory = tempfile.TemporaryDirectory(prefix="aurora-clone-local-")
             cert, key = write_certificate(Path(self._directory.name))
             self.ca_bundle = str(cert)
+            if self.real_databases:  # its patches wrap the rules': entered after them, left before
+                # Each server's endpoint presents a certificate of the world's CA (ca_bundle) for its address,
+                # as RDS's present one of RDS's CAs: the connection check verifies it (RDS_CA_BUNDLE).
+                authority = (cert, key)
+                servers = DatabaseServers(
+                    issue_certificate=lambda where, host: issue_certificate(where, authority, host)
+                )
+                self.databases = LocalDatabases(servers).__enter__()
             self._app = self._moto  # a run starts with moto alone: middleware belongs to the run that added it
             self._server = _Server(self._serve, (str(cert), str(key)))
             self.endpoint_url = f"https://localhost:{self._server.server_address[1]}"
