@@ -4,7 +4,10 @@
 handler trusts through SSL_CERT_FILE) that records every PUT and can be told to refuse some.
 ``FakeCloudFormation`` sends CloudFormation-shaped events to the real handler, plays the function's event
 source mapping (wake-up messages from the queue, in batches, deleting what succeeded) and the RDS event rule
-(the events RDS sent), and reads the answer back from the server.
+(the events RDS sent), and reads the answer back from the server. Its stack is a real one in moto's
+CloudFormation: before each request it sends, CloudFormation's record shows the stack in the middle of the
+operation and the resource the request is for, so the function can confirm the request, as it must.
+``invoke`` sends anything, confirmed by nothing: a forged request.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ REQUEST_TABLE = "aurora-clone-requests"
 WAKE_UP_QUEUE = "aurora-clone-wake-ups"
 WAKE_UP_DLQ = "aurora-clone-wake-ups-dlq"
 MAX_RECEIVES = 5
+# The stack status while CloudFormation sends each request type (a test may give a rollback's instead).
+OPERATION_STATUS = {"Create": "CREATE_IN_PROGRESS", "Update": "UPDATE_IN_PROGRESS", "Delete": "DELETE_IN_PROGRESS"}
+EMPTY_TEMPLATE = json.dumps({"Resources": {}})
 
 
 def make_engine_resources() -> dict[str, str]:
@@ -128,7 +134,9 @@ class FakeCloudFormation:
         self.server = server
         self.handler = handler
         self.world = world
-        self.stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/{uuid.uuid4()}"
+        self.stack_name = stack
+        self._stack_id: str | None = None
+        self.cloudformation = boto3.client("cloudformation", region_name=REGION)
         self.events = boto3.client("events", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -138,6 +146,36 @@ class FakeCloudFormation:
         ]["QueueArn"]
 
     # -- requests -----------------------------------------------------------------------------------
+
+    @property
+    def stack_id(self) -> str:
+        """The id of the stack in moto's CloudFormation, made (empty) when first needed; a test may set another."""
+        if self._stack_id is None:
+            made = self.cloudformation.create_stack(StackName=self.stack_name, TemplateBody=EMPTY_TEMPLATE)
+            self._stack_id = str(made["StackId"])
+        return self._stack_id
+
+    @stack_id.setter
+    def stack_id(self, stack_id: str) -> None:
+        self._stack_id = stack_id
+
+    def hold(self, event: dict[str, Any], stack_status: str | None = None) -> None:
+        """Make CloudFormation's record show what it shows while it waits for ``event``'s answer: its stack
+        in ``stack_status`` (the request type's operation by default), its resource of its type, with no
+        PhysicalResourceId for a Create and the request's own for an Update or a Delete."""
+        request_type = event["RequestType"]
+        self.world.hold_custom_resource(
+            event["StackId"],
+            stack_status or OPERATION_STATUS[request_type],
+            event["LogicalResourceId"],
+            event["ResourceType"],
+            None if request_type == "Create" else event.get("PhysicalResourceId") or None,
+        )
+
+    def forget_stack(self) -> None:
+        """The stack is gone, long enough that CloudFormation no longer knows its id (DescribeStacks: no such
+        stack)."""
+        self.world.forget_stack(self.stack_id)
 
     def event(
         self,
@@ -164,7 +202,11 @@ class FakeCloudFormation:
             event["OldResourceProperties"] = {"ServiceToken": FUNCTION_ARN, **old_properties}
         return event
 
-    def send(self, event: dict[str, Any], context: LambdaContext | None = None) -> Sent:
+    def send(
+        self, event: dict[str, Any], context: LambdaContext | None = None, stack_status: str | None = None
+    ) -> Sent:
+        """Send ``event`` as CloudFormation does, its record showing the operation first (``hold``)."""
+        self.hold(event, stack_status)
         self.handler(json.loads(json.dumps(event)), context or LambdaContext())
         return Sent(event, event["RequestId"])
 

@@ -2,14 +2,14 @@
 to the request engine. Anything else is logged and ignored: never answered, never raised.
 
 Configuration (``aurora_clone.settings``): ``REQUEST_TABLE`` and ``WAKE_UP_QUEUE_URL`` (set by
-template.yaml), ``CLONE_SLOT_LIMIT``, ``CONNECTION_CHECK_FUNCTION``, and Powertools' ``POWERTOOLS_SERVICE_NAME``
-and ``POWERTOOLS_LOG_LEVEL`` (read by Powertools itself).
+template.yaml), ``CLONE_SLOT_LIMIT``, ``CONNECTION_CHECK_FUNCTION``, ``RESPONSE_ENDPOINT`` (a local world's
+response bucket), and Powertools' ``POWERTOOLS_SERVICE_NAME`` and ``POWERTOOLS_LOG_LEVEL`` (read by
+Powertools itself).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -20,7 +20,7 @@ from aurora_clone.logs import SERVICE
 from aurora_clone.probe_invoker import ProbeInvoker
 from aurora_clone.rds import RdsGateway
 from aurora_clone.request_store import RequestStore
-from aurora_clone.resource import CloneResource, Request
+from aurora_clone.resource import CloneResource, EngineHooks
 from aurora_clone.settings import settings
 from aurora_clone.wake_queue import WakeUpQueue
 from aurora_clone.wake_rules import invocation_kind
@@ -35,10 +35,8 @@ def engine() -> RequestEngine:
     check = settings.connection_check_function
     prober = ProbeInvoker(check) if check else None
 
-    def clone_resource(unanswered_clone: Callable[[Request], str | None]) -> CloneResource:
-        return CloneResource(
-            RdsGateway(), slot_limit=settings.clone_slot_limit, unanswered_clone=unanswered_clone, prober=prober
-        )
+    def clone_resource(hooks: EngineHooks) -> CloneResource:
+        return CloneResource(RdsGateway(), slot_limit=settings.clone_slot_limit, hooks=hooks, prober=prober)
 
     return RequestEngine(clone_resource, RequestStore(), WakeUpQueue())
 
@@ -49,8 +47,10 @@ helper = RequestDispatch(on_timeout=lambda event: engine().on_lambda_timeout(eve
 @helper.create
 @helper.update
 @helper.delete
-def on_request(event: dict[str, Any], _context: Any) -> None:
-    engine().on_request(event)
+def on_request(event: dict[str, Any], context: Any) -> None:
+    # The function's own ARN, from the context: a request for a custom type other than Custom::AuroraClone
+    # is confirmed only when its ServiceToken is this function.
+    engine().on_request(event, str(getattr(context, "invoked_function_arn", "") or ""))
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)

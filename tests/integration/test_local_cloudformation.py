@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from aurora_clone.local.cloudformation import LocalCloudFormation
+from aurora_clone.local.cloudformation_api import CloudFormationApi
 from aurora_clone.local.eventbridge import EventBridgePlayer, rate_seconds
 from aurora_clone.local.lambda_runtime import FunctionError, LocalLambda
 from aurora_clone.local.queue_poller import QueuePoller
@@ -109,6 +110,9 @@ def local() -> Iterator[Local]:
         QueuePoller(world, lambdas) as poller,
     ):
         cfn = LocalCloudFormation(world, lambdas, printer=printed.append, poller=poller)
+        # The endpoint's CloudFormation API answers from these stacks, as in LocalSession: the function confirms
+        # each request there (DescribeStacks, DescribeStackResource).
+        world.put_in_front(CloudFormationApi(cfn, world).in_front_of)
         function_stack = cfn.deploy_function_stack(str(REPO / "template.yaml"), FUNCTION_STACK)
         assert function_stack.status == "CREATE_COMPLETE", function_stack.status_reason
         function_arn = function_stack.outputs["ServiceToken"]
@@ -203,6 +207,63 @@ def test_function_stack_deploys_request_table_wake_up_queues_mapping_and_event_r
     assert json.loads(rule["EventPattern"])["source"] == ["aws.rds"]
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"] == local.function_stack.outputs["ServiceToken"]
+
+
+def test_function_stack_deploys_prefix_concurrency_failure_destination_and_alarms(local: Local) -> None:
+    resources = local.function_stack.resources
+    lambda_client, cloudwatch = local.world.client("lambda"), local.world.client("cloudwatch")
+    function_name, pool_name = resources["Function"].physical_id, resources["PoolFunction"].physical_id
+
+    for name in (function_name, pool_name):
+        variables = lambda_client.get_function(FunctionName=name)["Configuration"]["Environment"]["Variables"]
+        assert variables["CLUSTER_ID_PREFIX"] == "aurora-clone-"  # the ClusterIdPrefix default
+    assert lambda_client.get_function_concurrency(FunctionName=function_name)["ReservedConcurrentExecutions"] == 20
+    assert lambda_client.get_function_concurrency(FunctionName=pool_name)["ReservedConcurrentExecutions"] == 1
+
+    failure_queue = resources["FailedInvocationQueue"]
+    config = lambda_client.get_function_event_invoke_config(FunctionName=function_name, Qualifier="$LATEST")
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == failure_queue.attributes["Arn"]
+    sqs = local.world.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=failure_queue.physical_id, AttributeNames=["All"])["Attributes"]
+    assert (attributes["MessageRetentionPeriod"], attributes["SqsManagedSseEnabled"]) == ("1209600", "true")
+    engine_policy = local.world.client("iam").get_role_policy(
+        RoleName=resources["FunctionRole"].physical_id, PolicyName="request-engine"
+    )["PolicyDocument"]
+    assert failure_queue.attributes["Arn"] in json.dumps(engine_policy)
+
+    alarms = {
+        alarm["AlarmName"]: alarm
+        for alarm in cloudwatch.describe_alarms(
+            AlarmNames=[resources[name].physical_id for name in ("WakeUpDeadLetterAlarm", "FailedInvocationAlarm")]
+        )["MetricAlarms"]
+    }
+    for alarm_id, queue_id in (
+        ("WakeUpDeadLetterAlarm", "WakeUpDeadLetterQueue"),
+        ("FailedInvocationAlarm", "FailedInvocationQueue"),
+    ):
+        alarm = alarms[resources[alarm_id].physical_id]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "Maximum",
+        )
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": resources[queue_id].attributes["QueueName"]}]
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (300, 1, 1.0)
+        assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+            "GreaterThanOrEqualToThreshold",
+            "notBreaching",
+        )
+        assert alarm["AlarmActions"] == []  # AlarmTopicArn is empty by default: no action
+
+    backups = local.world.client("dynamodb").describe_continuous_backups(
+        TableName=resources["RequestTable"].physical_id
+    )
+    recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert recovery["PointInTimeRecoveryStatus"] == "ENABLED"
+    outputs = local.function_stack.outputs
+    assert outputs["FailedInvocationQueueUrl"] == failure_queue.physical_id
+    assert outputs["WakeUpDeadLetterQueueUrl"] == resources["WakeUpDeadLetterQueue"].physical_id
 
 
 def test_leftovers_list_pending_requests_queued_wake_ups_and_stray_rules(local: Local) -> None:

@@ -32,6 +32,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
                 "changes",
                 "clone_state",
                 "connection_check",
+                "intake",
                 "naming",
                 "outcome",
                 "ownership",
@@ -70,7 +71,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
             }
         ),
     ),
-    ("services", frozenset({"actions", "engine", "pool_runner", "resource", "sweep_runner"})),
+    ("services", frozenset({"actions", "engine", "ledger", "pool_runner", "resource", "sweep_runner"})),
     ("tools", frozenset({"lint", "lint.*", "local", "local.*", "target"})),
     ("entry points", frozenset({"cli", "handler", "maintenance", "probe"})),
 )

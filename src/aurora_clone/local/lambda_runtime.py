@@ -3,9 +3,10 @@
 Each function gets a pool of execution environments (``python -m aurora_clone.local.worker``) that grows
 on demand up to ``concurrency``; an environment imports the handler once and serves one invocation at a
 time, like Lambda's. A worker's environment is a minimal base (PATH, HOME, LANG, PYTHONPATH), the
-world's client environment (endpoint, CA bundle, fake keys, Region), the function's Environment
-variables and the variables Lambda sets, so the handler talks to the world over HTTPS exactly as it
-talks to AWS. An invocation that runs past the function's timeout has its worker killed and replaced.
+world's client environment (endpoint, CA bundle, fake keys, Region; for the connection check also
+``RDS_CA_BUNDLE``, the world's CA), the function's Environment variables and the variables Lambda sets,
+so the handler talks to the world over HTTPS exactly as it talks to AWS. An invocation that runs past
+the function's timeout has its worker killed and replaced.
 
     with LocalAws() as world, LocalLambda(world) as lambdas:
         arn = lambdas.register("aurora-clone", environment={"REQUEST_TABLE": "aurora-clone-requests"})
@@ -39,6 +40,9 @@ from types import TracebackType
 from typing import IO, Any, Protocol, Self
 
 DEFAULT_HANDLER = "aurora_clone.handler.handler"
+# The connection check's handler: it verifies a clone's TLS certificate against RDS_CA_BUNDLE, which here is
+# the world's CA (the local clusters' endpoints present certificates of it, as RDS's present RDS's).
+CONNECTION_CHECK_HANDLER = "aurora_clone.probe.handler"
 DEFAULT_CONCURRENCY = 4
 RUNTIME = "python3.13"
 INIT_TIMEOUT_SECONDS = 30.0  # Lambda allows 10 s of init; a cold Python import on a busy machine needs more
@@ -54,6 +58,7 @@ class World(Protocol):
 
     region: str
     account_id: str
+    ca_bundle: str
 
     def client_env(self) -> dict[str, str]: ...
 
@@ -410,6 +415,12 @@ class LocalLambda:
     def _environment(self, config: FunctionConfig) -> dict[str, str]:
         env = {name: os.environ[name] for name in _BASE_VARIABLES if name in os.environ}
         env.update(self._world.client_env())
+        # CloudFormation's response bucket is served at the world's endpoint: the ResponseURLs a function may
+        # answer to are there (aurora_clone.intake), not at AWS's. Not in client_env: no SDK reads it.
+        if env.get("AWS_ENDPOINT_URL"):
+            env["RESPONSE_ENDPOINT"] = env["AWS_ENDPOINT_URL"]
+        if config.handler == CONNECTION_CHECK_HANDLER:
+            env["RDS_CA_BUNDLE"] = self._world.ca_bundle
         env.update(config.environment)
         if config.code_dir:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [config.code_dir, env.get("PYTHONPATH")]))

@@ -2,9 +2,12 @@
 ``AWS::IAM::RolePolicy``, log groups, the function (``AWS::Serverless::Function`` or ``AWS::Lambda::Function``,
 registered with ``LocalLambda``, which runs the real handler), ``AWS::Lambda::Permission``,
 ``AWS::Events::Rule`` (put on the world's default bus with its targets, where the EventBridge player fires it),
-``AWS::DynamoDB::Table``, ``AWS::SQS::Queue`` and ``AWS::Lambda::EventSourceMapping`` (made in the world's
-Lambda and handed to the queue poller, which delivers the queue's messages to the function). No SAM transform
-runs: the function resource is handled as it is written. They are created and deleted, never updated.
+``AWS::DynamoDB::Table``, ``AWS::SQS::Queue``, ``AWS::Lambda::EventSourceMapping`` (made in the world's
+Lambda and handed to the queue poller, which delivers the queue's messages to the function),
+``AWS::Lambda::EventInvokeConfig`` and ``AWS::CloudWatch::Alarm`` (recorded in the world's Lambda and CloudWatch:
+the local Lambda sends no failed invocation to a destination, and no alarm changes state). A function's
+``ReservedConcurrentExecutions`` is recorded in the world's Lambda; the local runtime keeps its own pool. No SAM
+transform runs: the function resource is handled as it is written. They are created and deleted, never updated.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class NativeResources:
             "AWS::DynamoDB::Table": self._create_table,
             "AWS::SQS::Queue": self._create_queue,
             "AWS::Lambda::EventSourceMapping": self._create_event_source_mapping,
+            "AWS::Lambda::EventInvokeConfig": self._create_event_invoke_config,
+            "AWS::CloudWatch::Alarm": self._create_alarm,
         }
         return creators[resource.resource_type](stack, resource.logical_id, properties)
 
@@ -100,6 +105,15 @@ class NativeResources:
                 self._poller.unregister(physical_id)
             client = self._world.client("lambda")
             _ignore_missing(lambda: client.delete_event_source_mapping(UUID=physical_id))
+        elif kind == "AWS::Lambda::EventInvokeConfig":
+            client = self._world.client("lambda")
+            _ignore_missing(
+                lambda: client.delete_function_event_invoke_config(
+                    FunctionName=str(properties["FunctionName"]), Qualifier=str(properties["Qualifier"])
+                )
+            )
+        elif kind == "AWS::CloudWatch::Alarm":
+            self._world.client("cloudwatch").delete_alarms(AlarmNames=[physical_id])  # no error when gone
 
     def _create_role(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
         iam = self._world.client("iam")
@@ -175,6 +189,10 @@ class NativeResources:
             role_arn=str(properties["Role"]),
             code_dir=self._code_dir,
         )
+        if "ReservedConcurrentExecutions" in properties:
+            self._world.client("lambda").put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=int(properties["ReservedConcurrentExecutions"])
+            )
         return name, {"Arn": arn}
 
     def _create_permission(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
@@ -239,6 +257,14 @@ class NativeResources:
         if stream:
             request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": str(stream["StreamViewType"])}
         table = dynamodb.create_table(**request)["TableDescription"]
+        recovery = properties.get("PointInTimeRecoverySpecification")
+        if recovery:
+            dynamodb.update_continuous_backups(
+                TableName=name,
+                PointInTimeRecoverySpecification={
+                    "PointInTimeRecoveryEnabled": _boolean(recovery.get("PointInTimeRecoveryEnabled", False))
+                },
+            )
         ttl = properties.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(
@@ -322,6 +348,53 @@ class NativeResources:
         )
         return str(created["UUID"]), {"EventSourceMappingArn": created.get("EventSourceMappingArn", "")}
 
+    def _create_event_invoke_config(
+        self, stack: LocalStack, logical_id: str, properties: dict[str, Any]
+    ) -> tuple[str, Any]:
+        _refuse_unsupported(logical_id, properties, EVENT_INVOKE_CONFIG_PROPERTIES)
+        function, qualifier = str(properties["FunctionName"]), str(properties["Qualifier"])
+        if not self._lambdas.is_registered(function):
+            raise ResourceFailedError(f"{logical_id}: function {function} is not a function of the local Lambda")
+        request: dict[str, Any] = {"FunctionName": function, "Qualifier": qualifier}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in properties:
+                request[key] = int(properties[key])
+        if "DestinationConfig" in properties:
+            request["DestinationConfig"] = {
+                kind: {"Destination": str(target["Destination"])}
+                for kind, target in properties["DestinationConfig"].items()
+            }
+        self._world.client("lambda").put_function_event_invoke_config(**request)
+        return f"{function}:{qualifier}", {}
+
+    def _create_alarm(self, stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> tuple[str, Any]:
+        _refuse_unsupported(logical_id, properties, ALARM_PROPERTIES)
+        name = str(properties.get("AlarmName") or generated_name(stack.name, logical_id, 255))
+        request: dict[str, Any] = {"AlarmName": name}
+        for key in ("AlarmDescription", "Namespace", "MetricName", "Statistic", "ComparisonOperator", "Unit"):
+            if key in properties:
+                request[key] = str(properties[key])
+        if "TreatMissingData" in properties:
+            request["TreatMissingData"] = str(properties["TreatMissingData"])
+        for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if key in properties:
+                request[key] = int(properties[key])
+        if "Threshold" in properties:
+            request["Threshold"] = float(properties["Threshold"])
+        if "ActionsEnabled" in properties:
+            request["ActionsEnabled"] = _boolean(properties["ActionsEnabled"])
+        for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+            if key in properties:
+                request[key] = [str(action) for action in properties[key]]
+        if "Dimensions" in properties:
+            request["Dimensions"] = [
+                {"Name": str(dimension["Name"]), "Value": str(dimension["Value"])}
+                for dimension in properties["Dimensions"]
+            ]
+        self._world.client("cloudwatch").put_metric_alarm(**request)
+        arn = f"arn:aws:cloudwatch:{self._world.region}:{self._world.account_id}:alarm:{name}"
+        return name, {"Arn": arn}
+
     def _delete_rule(self, name: str) -> None:
         events = self._world.client("events")
         try:
@@ -345,6 +418,8 @@ NATIVE_TYPES = frozenset(
         "AWS::DynamoDB::Table",
         "AWS::SQS::Queue",
         "AWS::Lambda::EventSourceMapping",
+        "AWS::Lambda::EventInvokeConfig",
+        "AWS::CloudWatch::Alarm",
     }
 )
 TABLE_PROPERTIES = frozenset(
@@ -362,6 +437,7 @@ TABLE_PROPERTIES = frozenset(
         "Tags",
         "TableClass",
         "DeletionProtectionEnabled",
+        "PointInTimeRecoverySpecification",
     }
 )
 # AWS::SQS::Queue properties that are CreateQueue attributes of the same name (policies as JSON text).
@@ -390,6 +466,31 @@ EVENT_SOURCE_MAPPING_PROPERTIES = frozenset(
         "FunctionResponseTypes",
         "MaximumBatchingWindowInSeconds",
         "ScalingConfig",
+    }
+)
+EVENT_INVOKE_CONFIG_PROPERTIES = frozenset(
+    {"FunctionName", "Qualifier", "MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"}
+)
+# AWS::CloudWatch::Alarm on one metric (no Metrics math, no ExtendedStatistic).
+ALARM_PROPERTIES = frozenset(
+    {
+        "AlarmName",
+        "AlarmDescription",
+        "Namespace",
+        "MetricName",
+        "Dimensions",
+        "Statistic",
+        "Unit",
+        "Period",
+        "EvaluationPeriods",
+        "DatapointsToAlarm",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+        "ActionsEnabled",
+        "AlarmActions",
+        "OKActions",
+        "InsufficientDataActions",
     }
 )
 

@@ -206,11 +206,17 @@ class StackRuns:
                 obsolete[logical_id] = stack.resources[logical_id]
                 stack.resources[logical_id] = old
             self._resource_status(stack, old, "UPDATE_COMPLETE")
+        # Resources the update added stay in the stack's record until their Delete is over (DescribeStackResource
+        # shows them being deleted, as the function confirms a Delete by it); one never created leaves now.
+        added: list[str] = []
         for logical_id in journal.created:
             with self._lock:
-                created = stack.resources.pop(logical_id)
-            if created.physical_id:
-                obsolete[logical_id] = created
+                created = stack.resources[logical_id]
+                if not created.physical_id:
+                    stack.resources.pop(logical_id)
+                    continue
+            obsolete[logical_id] = created
+            added.append(logical_id)
         # Resources changed in place, and those whose Update was sent but failed, get an ordinary Update back
         # to the old properties (old and new swapped), in the old template's order.
         old_needs = dependencies(before.template, active_resources(before.template, before.conditions))
@@ -228,6 +234,9 @@ class StackRuns:
             return
         self._stack_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
         self._delete_resources(stack, obsolete, {**old_needs, **plan.needs}, keep_records=True)
+        with self._lock:
+            for logical_id in added:
+                stack.resources.pop(logical_id, None)
         with self._lock:
             stack.outputs, stack.output_details, stack.exports = before.outputs, before.output_details, before.exports
         self._stack_status(stack, "UPDATE_ROLLBACK_COMPLETE")
