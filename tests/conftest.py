@@ -17,10 +17,11 @@ from moto import mock_aws
 from aurora_clone import handler as handler_module
 from aurora_clone.engine import RequestEngine
 from aurora_clone.local.world import write_certificate
-from aurora_clone.pool.model import DATA_TIME_TAG
+from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG
 from aurora_clone.rds import RdsGateway
+from aurora_clone.request_record import MadeRecord
 from aurora_clone.request_store import RequestStore
-from aurora_clone.resource import CloneResource
+from aurora_clone.resource import CloneResource, EngineHooks
 from aurora_clone.timespec import format_timestamp
 from aurora_clone.wake_queue import WakeUpQueue
 from tests.cloudformation import (
@@ -42,7 +43,14 @@ SOURCE_INSTANCE = "prod-db-writer"
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "REQUEST_TABLE", "WAKE_UP_QUEUE_URL"):
+    for key in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+        "REQUEST_TABLE",
+        "WAKE_UP_QUEUE_URL",
+        "RESPONSE_ENDPOINT",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -86,8 +94,8 @@ def clock() -> FakeClock:
 def engine_for(clock: FakeClock, gateway: RdsGateway | None = None) -> RequestEngine:
     """The handler's engine as the function builds it, on the test's clock (and RDS gateway, if given)."""
 
-    def clone_resource(unanswered_clone: Any) -> CloneResource:
-        return CloneResource(gateway or RdsGateway(), clock, unanswered_clone=unanswered_clone)
+    def clone_resource(hooks: EngineHooks) -> CloneResource:
+        return CloneResource(gateway or RdsGateway(), clock, hooks=hooks)
 
     return RequestEngine(clone_resource, RequestStore(), WakeUpQueue(), clock=clock, run_clock=clock)
 
@@ -104,8 +112,10 @@ def world(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[AwsGaps
 
 
 @pytest.fixture
-def cfn(world: AwsGaps, response_server: ResponseServer) -> FakeCloudFormation:
+def cfn(world: AwsGaps, response_server: ResponseServer, monkeypatch: pytest.MonkeyPatch) -> FakeCloudFormation:
     response_server.refusals.clear()
+    # CloudFormation's response bucket is served there (the ResponseURLs' endpoint), not at AWS's.
+    monkeypatch.setenv("RESPONSE_ENDPOINT", f"https://localhost:{response_server.port}")
     return FakeCloudFormation(response_server, handler_module.handler, stack="integration-env", world=world)
 
 
@@ -193,9 +203,16 @@ def fill_slots(source: str, count: int, world: AwsGaps) -> list[str]:
     return names
 
 
-def make_copy(source: Source, name: str, data_time: datetime, world: AwsGaps, tags: dict[str, str]) -> str:
-    """A full copy of ``source`` with a writer instance ``<name>-1``, both carrying ``tags`` and the data time."""
+def make_copy(
+    source: Source, name: str, data_time: datetime, world: AwsGaps, tags: dict[str, str], *, recorded: bool = True
+) -> str:
+    """A full copy of ``source`` with a writer instance ``<name>-1``, both carrying ``tags`` and the data time.
+    ``recorded``: the tool's ledger records it as a copy of the source its copy-of tag names (as the pool
+    records the copies it makes); else only the tags say so, as when someone else tagged it."""
     rds = boto3.client("rds")
+    copy_of = tags.get(COPY_OF_TAG)
+    if recorded and copy_of:
+        RequestStore().record_made(MadeRecord(name, "copy", source=copy_of, instances=frozenset({f"{name}-1"})))
     tag_list: list[TagTypeDef] = [
         {"Key": key, "Value": value} for key, value in {**tags, DATA_TIME_TAG: format_timestamp(data_time)}.items()
     ]

@@ -32,6 +32,10 @@ region that moto emulates. What the rules do is described in ``aurora_clone.loca
 - RDS events are kept in ``rds_events`` (``take_rds_events()`` hands them over once), for a test to
   deliver to the function late, twice, out of order or never. ``AwsGaps(describe_lag=1)`` makes a status
   reached at the end of a stage show to Describe calls only from the next step on.
+- moto's CloudFormation cannot hold a custom resource in the middle of an operation (it runs a template's
+  custom resources itself, at once). ``hold_custom_resource`` makes a stack show what CloudFormation's
+  record shows while it waits for a custom resource's answer: the stack's status, and the resource's
+  logical id, type and PhysicalResourceId, as DescribeStacks and DescribeStackResource read them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from __future__ import annotations
 from collections import Counter
 from types import TracebackType
 from typing import Any
+
+from moto.cloudformation.models import cloudformation_backends
 
 from aurora_clone.local.pace import MANUAL_DURATIONS, ManualPace
 from aurora_clone.local.rds_lifecycle import NeverSettledError
@@ -124,3 +130,36 @@ class AwsGaps:
     def set_instance_status(self, identifier: str, status: str) -> None:
         """Force an instance's status, for example ``failed``."""
         self._rules.set_instance_status(identifier, status)
+
+    def hold_custom_resource(
+        self, stack_id: str, stack_status: str, logical_id: str, resource_type: str, physical_id: str | None = None
+    ) -> None:
+        """Make moto's stack ``stack_id`` (it must exist) show ``stack_status``, and a resource ``logical_id`` of
+        ``resource_type`` with ``physical_id`` (None: none yet, as while a Create is in flight), as
+        CloudFormation's record shows them while it waits for that resource's answer. moto's
+        DescribeStackResource gives the stack's status as the resource's."""
+        _, _, _, region, account, _ = stack_id.split(":", 5)
+        stack = cloudformation_backends[account][region].stacks[stack_id]
+        stack.status = stack_status
+        resources = stack.resource_map
+        # What DescribeStackResource reads (moto's StackResourceDTO): the template's resource names, each
+        # resolved to an object with these attributes.
+        resources._resource_json_map[logical_id] = {"Type": resource_type}
+        resources._parsed_resources[logical_id] = _HeldResource(logical_id, resource_type, physical_id)
+
+    def forget_stack(self, stack_id: str) -> None:
+        """Remove moto's stack ``stack_id`` altogether, as CloudFormation forgets a stack deleted long ago
+        (DescribeStacks by its id: no such stack)."""
+        _, _, _, region, account, _ = stack_id.split(":", 5)
+        backend = cloudformation_backends[account][region]
+        backend.stacks.pop(stack_id, None)
+        backend.deleted_stacks.pop(stack_id, None)
+
+
+class _HeldResource:
+    """A stack resource as moto's DescribeStackResource reads it."""
+
+    def __init__(self, logical_id: str, resource_type: str, physical_id: str | None) -> None:
+        self.logical_resource_id = logical_id
+        self.cf_resource_type = resource_type
+        self.physical_resource_id = physical_id

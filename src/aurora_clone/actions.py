@@ -24,16 +24,30 @@ from aurora_clone.readiness import (
     Wait,
     plan_copy_teardown,
 )
+from aurora_clone.request_store import RequestStore
 from aurora_clone.timespec import parse_timestamp
 
 logger = Logger(service=SERVICE, child=True)
 
 
-class ActionExecutor:
-    """Carries out planned steps through the RDS gateway."""
+class NotRecordedError(RdsError):
+    """The tool has no record of making the cluster or instance an action is for: nothing is done to it."""
 
-    def __init__(self, rds: RdsGateway) -> None:
+    def __init__(self, text: str) -> None:
+        super().__init__("NotRecordedByAuroraClone", text)
+
+
+class ActionExecutor:
+    """Carries out planned steps through the RDS gateway, on clusters the tool's ledger names only.
+
+    Before any action the ledger (``store.made``) must name the cluster; an instance is recorded there before
+    it is created, and only recorded instances are changed or deleted; a cluster whose deletion RDS accepted
+    leaves the ledger. So no planned step, wherever it was planned, acts on a cluster someone tagged.
+    """
+
+    def __init__(self, rds: RdsGateway, store: RequestStore) -> None:
         self.rds = rds
+        self.store = store
 
     def carry_out(self, step: Act, cluster: ClusterView) -> Act | Wait:
         """Every action of ``step`` on ``cluster``, in order: ``step`` itself once RDS accepted them all, or a
@@ -57,8 +71,22 @@ class ActionExecutor:
     def run(self, action: Action, cluster: ClusterView) -> None:
         """One action on ``cluster`` (the cluster the action belongs to, as last described)."""
         logger.info("RDS action", extra={"action": type(action).__name__, "cluster": cluster.identifier})
+        made = self.store.made(cluster.identifier)
+        if made is None:
+            raise NotRecordedError(
+                f"DB cluster '{cluster.identifier}' carries this tool's tags, but the tool has no record of making "
+                "it: it is left alone."
+            )
+        match action:
+            case ModifyInstance(identifier) | DeleteInstance(identifier) if identifier.lower() not in made.instances:
+                raise NotRecordedError(
+                    f"DB instance '{identifier}' of the clone '{cluster.identifier}' was not created by this tool: "
+                    "it is left alone."
+                )
         match action:
             case CreateInstance(identifier, instance_class, parameter_group):
+                if not self.store.record_instance(cluster.identifier, identifier):
+                    raise NotRecordedError(f"DB cluster '{cluster.identifier}' is not recorded as made by this tool.")
                 self.rds.create_instance(
                     instance_id=identifier,
                     cluster_id=cluster.identifier,
@@ -91,5 +119,6 @@ class ActionExecutor:
                 logger.info("Backtrack requested", extra={"cluster": cluster.identifier, "to": to})
             case DeleteCluster(identifier, final_snapshot):
                 self.rds.delete_cluster(identifier, final_snapshot)
+                self.store.forget_made(identifier)
                 if final_snapshot:
                     logger.info("Final snapshot requested", extra={"cluster": identifier, "snapshot": final_snapshot})

@@ -380,14 +380,17 @@ class TagChanges:
         return bool(self.add or self.remove)
 
 
-def tag_changes(wanted: Mapping[str, str], actual: Mapping[str, str]) -> TagChanges:
-    """The user-tag edits that turn ``actual`` into ``wanted``; this tool's own tags are never touched.
+def tag_changes(wanted: Mapping[str, str], actual: Mapping[str, str], previous: Mapping[str, str]) -> TagChanges:
+    """The tag edits that bring what the template sets (``wanted``) onto ``actual``: a tag the ``previous``
+    template set and this one does not is removed; a tag set by hand (``aurora-clone-retain`` among them) and
+    this tool's own are never touched.
 
-    >>> tag_changes({"team": "qa"}, {"team": "dev", "old": "x", "aurora-clone:managed-by": "aurora-clone"})
+    >>> actual = {"team": "dev", "old": "x", "mine": "y", "aurora-clone:managed-by": "a"}
+    >>> tag_changes({"team": "qa"}, actual, {"old": "x"})
     TagChanges(add={'team': 'qa'}, remove=('old',))
     """
     add = {key: value for key, value in wanted.items() if actual.get(key) != value}
-    remove = tuple(sorted(key for key in actual if key not in wanted and not is_ownership_tag(key)))
+    remove = tuple(sorted(key for key in actual if key in previous and key not in wanted and not is_ownership_tag(key)))
     return TagChanges(add, remove)
 
 

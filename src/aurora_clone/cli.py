@@ -45,6 +45,7 @@ from aurora_clone.target import TARGET_CHOICES
 
 if TYPE_CHECKING:
     from aurora_clone.pool.plan import PoolPolicy
+    from aurora_clone.request_store import RequestStore
 
 SOURCE_ENGINES = ("aurora-mysql", "aurora-postgresql")
 SQL_ENGINES = ("aurora-postgresql",)  # the sources --source-sql is loaded into
@@ -421,7 +422,7 @@ def _slot_limit(given: int | None) -> int:
     return given
 
 
-def pool_status(source_id: str, slot_limit: int) -> int:
+def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
     """The source and its copies as a table, with the clone slots each has used and left."""
     from aurora_clone.pool.slots import free_slots, slots_used
     from aurora_clone.pool_runner import gather
@@ -429,7 +430,7 @@ def pool_status(source_id: str, slot_limit: int) -> int:
     from aurora_clone.timespec import format_duration, format_timestamp
 
     try:
-        snapshot = gather(RdsGateway())
+        snapshot = gather(RdsGateway(), store)
     except RdsError as error:
         print(error, file=sys.stderr)
         return 1
@@ -483,8 +484,9 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def list_clones() -> int:
+def list_clones(store: RequestStore) -> int:
     """Every clone this tool made in the account and Region: source, stack, age, status, endpoint."""
+    from aurora_clone.ledger import trusted_clusters
     from aurora_clone.naming import stack_name
     from aurora_clone.ownership import CLONED_FROM_TAG, LOGICAL_ID_TAG, SOURCE_TAG, STACK_ID_TAG
     from aurora_clone.rds import RdsError, RdsGateway
@@ -492,7 +494,8 @@ def list_clones() -> int:
 
     rds = RdsGateway()
     try:
-        clones = [c for c in rds.list_clusters() if c.made_by_tool and c.tags.get(STACK_ID_TAG)]
+        seen = trusted_clusters(rds, store, _quiet_logger())
+        clones = [c for c in seen.snapshot if c.made_by_tool and c.tags.get(STACK_ID_TAG)]
         endpoints = {
             c.identifier: (view.endpoint if (view := rds.describe_cluster(c.identifier)) else "") for c in clones
         }
@@ -517,16 +520,20 @@ def list_clones() -> int:
         )
     _print_table(rows)
     print(f"\n{len(clones)} clone(s).")
+    if seen.forged:
+        print(
+            f"Tagged as this tool's, but not recorded as made by it (never changed or deleted by it): "
+            f"{', '.join(seen.forged)}"
+        )
     return 0
 
 
-def sweep(grace: str, dry_run: bool, request_table: str | None = None) -> int:
+def sweep(grace: str, dry_run: bool, store: RequestStore) -> int:
     """The scheduled sweep, from a laptop: delete clones whose stack is gone, or that a live stack's resource
     does not name and no pending request owns (see aurora_clone.sweep)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from aurora_clone.rds import RdsError, RdsGateway
-    from aurora_clone.request_store import RequestStore
     from aurora_clone.sweep_runner import run_sweep
     from aurora_clone.timespec import parse_duration
 
@@ -536,8 +543,8 @@ def sweep(grace: str, dry_run: bool, request_table: str | None = None) -> int:
             process_clock.utcnow(),
             grace=parse_duration(grace, allow_zero=True),
             dry_run=dry_run,
-            owner=RequestStore(table=request_table).owner,
             log=_quiet_logger(),
+            store=store,
         )
     except (RdsError, ValueError) as error:
         print(error, file=sys.stderr)
@@ -550,9 +557,11 @@ def sweep(grace: str, dry_run: bool, request_table: str | None = None) -> int:
         print(f"{verb}: {orphan.cluster_id}: {orphan.reason}")
     for line in result.plan.kept:
         print(f"kept: {line}")
+    for cluster_id in result.forged:
+        print(f"unrecorded: {cluster_id}: tagged as this tool's, but the tool has no record of making it; left alone")
     for problem in result.errors:
         print(f"error: {problem}", file=sys.stderr)
-    if not result.plan.orphans and not result.plan.kept:
+    if not result.plan.orphans and not result.plan.kept and not result.forged:
         print("No orphaned clones.")
     return 1 if result.errors else 0
 
@@ -585,7 +594,9 @@ def _load_pools(config: Path | None, parameter: str | None, slot_limit: int) -> 
         ) from None
 
 
-def pool_run(config: Path | None, parameter: str | None, slot_limit: int, *, apply: bool, dry_run: bool) -> int:
+def pool_run(
+    config: Path | None, parameter: str | None, slot_limit: int, store: RequestStore, *, apply: bool, dry_run: bool
+) -> int:
     """``plan`` (nothing changes) or ``apply``: each pool through the scheduled function's own per-pool run."""
     from aurora_clone.pool_runner import run_pool
     from aurora_clone.rds import RdsGateway
@@ -607,7 +618,7 @@ def pool_run(config: Path | None, parameter: str | None, slot_limit: int, *, app
             f"Pool '{policy.source_id}': keep {policy.spare_slots} clone slots free, copies younger than "
             f"{format_duration(policy.max_copy_age)}{' (dry run)' if policy.dry_run else ''}"
         )
-        run = run_pool(policy, rds, now, log)
+        run = run_pool(policy, rds, now, log, store)
         if run.plan is not None:
             print("  Found:")
             for finding in run.plan.findings:
@@ -665,6 +676,17 @@ def build_parser() -> argparse.ArgumentParser:
         "AWS_ENDPOINT_URL if set, else the local world if one is running, else AWS (default: auto)",
     )
     target.add_argument("--state-file", type=Path, default=DEFAULT_STATE, help=argparse.SUPPRESS)
+    target.add_argument(
+        "--request-table",
+        default=None,
+        help="the function stack's request table: the record of what the tool made, and the pending requests "
+        "(default: $REQUEST_TABLE, else the RequestTableName output of --function-stack)",
+    )
+    target.add_argument(
+        "--function-stack",
+        default="aurora-clone",
+        help="the function stack whose RequestTableName output names the table (default: aurora-clone)",
+    )
     state = argparse.ArgumentParser(add_help=False)
     state.add_argument("--state-file", type=Path, default=DEFAULT_STATE, help=argparse.SUPPRESS)
 
@@ -758,17 +780,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="PT1H",
         help="leave clones younger than this, an ISO-8601 duration such as PT30M (default: PT1H)",
     )
-    sweep_command.add_argument(
-        "--request-table",
-        default=None,
-        help="the function stack's request table, to leave clones a pending request owns (default: "
-        "$REQUEST_TABLE, else the RequestTableName output of --function-stack)",
-    )
-    sweep_command.add_argument(
-        "--function-stack",
-        default="aurora-clone",
-        help="the function stack whose RequestTableName output names the table (default: aurora-clone)",
-    )
 
     pool = commands.add_parser("pool", help="the copy pool: status, plan and apply, against AWS or the local world")
     pool_actions = pool.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -818,16 +829,20 @@ def _run(args: argparse.Namespace) -> int:
     target = choose_target(args.target, args.state_file)
     target.apply()
     print(f"aurora-clone: acting on {target.description}", file=sys.stderr)
+    from aurora_clone.request_store import RequestStore
+
+    # The table holds the tool's record of what it made: every command below reads it.
+    table = args.request_table or settings.request_table_given or _request_table(args.function_stack, target)
+    store = RequestStore(table=table)
     if args.command == "list":
-        return list_clones()
+        return list_clones(store)
     if args.command == "sweep":
-        table = args.request_table or settings.request_table_given or _request_table(args.function_stack, target)
-        return sweep(args.grace, args.dry_run, table)
+        return sweep(args.grace, args.dry_run, store)
     limit = _slot_limit(args.slot_limit)
     if args.action == "status":
-        return pool_status(args.source, limit)
+        return pool_status(args.source, limit, store)
     apply = args.action == "apply"
-    return pool_run(args.config, args.parameter, limit, apply=apply, dry_run=apply and args.dry_run)
+    return pool_run(args.config, args.parameter, limit, store, apply=apply, dry_run=apply and args.dry_run)
 
 
 def _run_local(args: argparse.Namespace) -> int:

@@ -4,8 +4,10 @@ Every request has a record in the function's table (aurora_clone.request_store),
 is created; it is the only source of what the request wants. The function is woken three ways, and each
 only names what to look at:
 
-- CloudFormation's request: the record is written (once: a re-delivery finds it), a fallback wake-up is
-  queued, and the request's first step runs (aurora_clone.resource: validate, restore, modify, delete...).
+- CloudFormation's request: once CloudFormation confirms it (aurora_clone.intake: its ResponseURL, its stack
+  and resource; anything else is logged and ignored), the record is written (once: a re-delivery finds it),
+  a fallback wake-up is queued, and the request's first step runs (aurora_clone.resource: validate,
+  restore, modify, delete...).
 - A wake-up from the queue (``{"request": token, "wake": id}``): the fallback chain, one message in flight
   per pending request, re-sent at each look; a message the record does not name is stale and does nothing.
   A recheck (``{"request": token, "recheck": true}``) is a one-off look soon after an event.
@@ -36,14 +38,17 @@ from aurora_clone import clock as process_clock
 from aurora_clone.aws_errors import is_transient
 from aurora_clone.cfn.response import ResponseNotDeliveredError, put_response, response_body
 from aurora_clone.clone_state import ClusterView
+from aurora_clone.intake import function_region, request_confirmation_problem, response_url_problem
 from aurora_clone.logs import SERVICE
 from aurora_clone.outcome import Done, Failed, Outcome, Pending
 from aurora_clone.rds import RdsError
 from aurora_clone.readiness import Act
 from aurora_clone.request_record import RequestRecord, resource_key, token_of
 from aurora_clone.request_store import ANSWERED_KEEP_SECONDS, RECORD_KEEP_SECONDS, RequestStore
-from aurora_clone.resource import CloneResource, Look, Request, service_timeout
+from aurora_clone.resource import CloneResource, EngineHooks, Look, Request, service_timeout
+from aurora_clone.settings import settings
 from aurora_clone.slot_lock import SlotLockBusyError
+from aurora_clone.stacks import describe_request_resource, stack_resource_ids
 from aurora_clone.wake_queue import WakeUpQueue
 from aurora_clone.wake_rules import (
     RECHECK_SECONDS,
@@ -79,7 +84,7 @@ class RequestEngine:
 
     def __init__(
         self,
-        resource: Callable[[Callable[[Request], str | None]], CloneResource],
+        resource: Callable[[EngineHooks], CloneResource],
         store: RequestStore,
         queue: WakeUpQueue,
         *,
@@ -87,6 +92,10 @@ class RequestEngine:
         run_clock: Callable[[], float] = time.time,
         sender: Callable[[str, dict[str, Any]], None] = put_response,
         new_id: Callable[[], str] = new_wake_id,
+        stack_resources: Callable[[Sequence[tuple[str, str]]], Mapping[tuple[str, str], str | None]] = (
+            stack_resource_ids
+        ),
+        confirm: Callable[[Mapping[str, Any], str], str | None] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -97,14 +106,21 @@ class RequestEngine:
         self.run_clock = run_clock
         self._sender = sender
         self._new_id = new_id
-        self.resource = resource(self._take_over_unanswered_clone)
+        # Which PhysicalResourceId CloudFormation's record of each (stack id, logical id) names now.
+        self._stack_resource_ids = stack_resources
+        # Whether CloudFormation confirms a request (event, this function's ARN): None, or why not.
+        self._confirm = confirm or confirm_request
+        self.resource = resource(EngineHooks(self._take_over_unknown_clones, self._remember_before_restore))
 
     # -- entry points ---------------------------------------------------------------------------------
 
-    def on_request(self, event: Mapping[str, Any]) -> None:
+    def on_request(self, event: Mapping[str, Any], function_arn: str = "") -> None:
         """A CloudFormation request, first delivery or again. Transient failures raise (Lambda retries the
-        request); anything else unexpected is answered FAILED."""
+        request); anything else unexpected is answered FAILED. A request seen for the first time is acted on
+        only once CloudFormation confirms it (``function_arn``: this function's, the context's)."""
         try:
+            if not self._confirmed(event, function_arn):
+                return
             self._receive(event)
         except Exception as error:
             if is_transient_failure(error):
@@ -165,6 +181,18 @@ class RequestEngine:
         logger.warning("The function ran out of time; the request's next wake-up carries on", extra={})
 
     # -- a request's life -----------------------------------------------------------------------------
+
+    def _confirmed(self, event: Mapping[str, Any], function_arn: str) -> bool:
+        """Whether to act on ``event``: a request with a record was confirmed at its arrival (asked again, the
+        stack may have moved on); any other must be confirmed now, or it is ignored: nothing written, no AWS
+        call, no answer (aurora_clone.intake)."""
+        if self.store.load(token_of(event)) is not None:
+            return True
+        problem = self._confirm(event, function_arn)
+        if problem is None:
+            return True
+        logger.warning("Ignored a request CloudFormation does not confirm", extra={"problem": problem})
+        return False
 
     def _receive(self, event: Mapping[str, Any]) -> None:
         now = self.clock()
@@ -276,6 +304,8 @@ class RequestEngine:
         job = outcome.job
         if job != record.job:
             previous = record.job
+            if previous is not None and previous.kind == "teardown" and previous.cluster_id != job.cluster_id:
+                self.store.forget_clone(record.resource_key, previous.cluster_id)  # torn down; the next one goes
             saved = self._write_pending(record, {"job": job}, based_on=previous)
             if saved is None:
                 return True  # another invocation decided it first
@@ -323,9 +353,10 @@ class RequestEngine:
         if written is None:
             return  # answered, superseded or moved on by another invocation
         answered = replace(written, state="answered", answer=body)
+        self._deliver(answered)
+        # Released only once the answer is PUT: until then the sweep sees a pending request owning the clone.
         if answered.job is not None:
             self.store.release_owner(answered.job.cluster_id, answered.token)
-        self._deliver(answered)
 
     def _deliver(self, record: RequestRecord) -> None:
         """PUT the recorded answer; record whether CloudFormation accepted it."""
@@ -348,25 +379,39 @@ class RequestEngine:
             self._forget_known_clones(record, body)
 
     def _forget_known_clones(self, record: RequestRecord, body: Mapping[str, Any]) -> None:
-        """CloudFormation now knows the answered id; a torn-down clone is gone: neither needs finding."""
-        physical_id = str(body.get("PhysicalResourceId", ""))
+        """A torn-down clone is gone: it no longer needs finding. An answered clone stays findable: a PUT that
+        went through is no proof CloudFormation took the answer (S3 accepts it after CloudFormation gave up),
+        so a later Delete with an id of CloudFormation's making asks CloudFormation which clone it names."""
         job = record.job
         # A teardown that answers SUCCESS, or a discarded replacement's (FAILED with the old id), has removed it.
         if job is not None and job.kind == "teardown" and (body.get("Status") == "SUCCESS" or job.failure):
             self.store.forget_clone(record.resource_key, job.cluster_id)
-        if physical_id:
-            self.store.forget_clone(record.resource_key, physical_id)
 
-    def _take_over_unanswered_clone(self, request: Request) -> str | None:
+    def _remember_before_restore(self, request: Request, cluster_id: str) -> None:
+        """A clone is about to be restored: findable by its resource (a rollback Delete that arrives meanwhile)
+        and by RDS events, before RDS is asked."""
+        now = self.clock()
+        self.store.remember_clone(resource_key(request.stack_id, request.logical_id), cluster_id, request.token, now)
+        self._own(cluster_id, request.token, now)
+
+    def _take_over_unknown_clones(self, request: Request) -> tuple[str, ...]:
         """For a Delete whose id is not a clone of this resource (CloudFormation's own id after a Create it
-        stopped waiting for, or whose answer never arrived): the newest clone a request of this resource
-        made that CloudFormation does not know, its request stopped so it adds nothing while this deletes."""
-        clones = self.store.unanswered_clones(resource_key(request.stack_id, request.logical_id))
-        for clone in clones:
-            if clone.token != request.token:
-                self._supersede(clone.token)
-        ours = [clone for clone in clones if clone.token != request.token]
-        return ours[0].cluster_id if ours else None
+        stopped waiting for, or whose answer it never took): every clone requests of this resource made that
+        CloudFormation's record of the resource does not name, newest first, their requests stopped so they
+        add nothing while this deletes."""
+        clones = [
+            clone
+            for clone in self.store.unanswered_clones(resource_key(request.stack_id, request.logical_id))
+            if clone.token != request.token
+        ]
+        if not clones:
+            return ()
+        key = (request.stack_id, request.logical_id)
+        named = self._stack_resource_ids([key]).get(key)
+        unknown = [clone for clone in clones if clone.cluster_id != named]
+        for clone in unknown:
+            self._supersede(clone.token)
+        return tuple(clone.cluster_id for clone in unknown)
 
     def _fail_internal(self, token: str, event: Mapping[str, Any] | None, error: Exception) -> None:
         """An unexpected error: answer FAILED (at most once), with the clone's id when it made one."""
@@ -378,6 +423,17 @@ class RequestEngine:
             return
         if record.state == "pending":
             self._answer(record, Failed(reason, record.job.answer_id if record.job else ""))
+
+
+def confirm_request(event: Mapping[str, Any], function_arn: str) -> str | None:
+    """Why CloudFormation does not confirm ``event`` (None: it does): its ResponseURL's form first (no AWS
+    call for a forged one), then what CloudFormation's record says of its stack and resource."""
+    region = settings.region or function_region(function_arn)
+    problem = response_url_problem(str(event.get("ResponseURL", "")), region, settings.response_endpoint)
+    if problem is not None:
+        return problem
+    stack, resource = describe_request_resource(str(event["StackId"]), str(event["LogicalResourceId"]))
+    return request_confirmation_problem(event, stack, resource, function_arn)
 
 
 def out_of_time_failure(record: RequestRecord, outcome: Pending) -> Failed:

@@ -69,8 +69,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         for problem in sweep.errors:
             logger.error("Orphan not deleted", extra={"problem": problem})
         metrics.add_metric(name="OrphansDeleted", unit=MetricUnit.Count, value=len(sweep.deleting))
+        # Clusters someone tagged as this tool's without its record: worth an alarm, never a deletion.
+        metrics.add_metric(name="UnrecordedTaggedClusters", unit=MetricUnit.Count, value=len(sweep.forged))
         metrics.flush_metrics()
-        summary["sweep"] = {"deleting": list(sweep.deleting), "kept": list(sweep.plan.kept), "dry_run": dry_run}
+        summary["sweep"] = {
+            "deleting": list(sweep.deleting),
+            "kept": list(sweep.plan.kept),
+            "unrecorded": list(sweep.forged),
+            "dry_run": dry_run,
+        }
         summary["errors"] += len(sweep.errors)
     parameter = settings.pool_config_parameter
     logger.append_keys(pool_parameter=parameter)

@@ -11,6 +11,10 @@ import hashlib
 import re
 
 MAX_IDENTIFIER = 63
+# Every cluster and instance the tool makes starts with the prefix (settings.cluster_id_prefix), so IAM can
+# scope the roles by ARN: no tag anyone writes widens what they may change or delete.
+DEFAULT_CLUSTER_ID_PREFIX = "aurora-clone-"
+_PREFIX = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,18}-")
 
 _IDENTIFIER = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)")
 _NOT_ALLOWED = re.compile(r"[^a-z0-9]+")
@@ -23,6 +27,20 @@ def is_valid_identifier(text: str) -> bool:
     (True, False, False)
     """
     return bool(_IDENTIFIER.fullmatch(text))
+
+
+def is_valid_prefix(text: str) -> bool:
+    """True for a usable identifier prefix: a letter first, a hyphen last, 2-20 characters.
+
+    >>> is_valid_prefix("aurora-clone-"), is_valid_prefix("ac"), is_valid_prefix("a--")
+    (True, False, False)
+    """
+    return bool(_PREFIX.fullmatch(text))
+
+
+def has_prefix(identifier: str, prefix: str) -> bool:
+    """True when ``identifier`` (any case) is one the tool may make under ``prefix``."""
+    return identifier.lower().startswith(prefix) and len(identifier) > len(prefix)
 
 
 def short_hash(*parts: str, length: int = 8) -> str:
@@ -51,20 +69,18 @@ def _slug(text: str) -> str:
     return _NOT_ALLOWED.sub("-", text.lower()).strip("-")
 
 
-def derive_cluster_id(stack_id: str, logical_id: str, token: str) -> str:
-    """The default clone identifier: ``<stack>-<logical>-<token[:8]>``, shortened to fit.
+def derive_cluster_id(stack_id: str, logical_id: str, token: str, prefix: str = DEFAULT_CLUSTER_ID_PREFIX) -> str:
+    """The default clone identifier: ``<prefix><stack>-<logical>-<token[:8]>``, shortened to fit.
 
     >>> derive_cluster_id("arn:aws:cloudformation:us-east-1:1:stack/My_Stack/x", "Db", "0123456789ab")
-    'my-stack-db-01234567'
+    'aurora-clone-my-stack-db-01234567'
     """
     suffix = token[:8]
     # Leave room for instance suffixes ("-16") so instance ids stay readable.
-    room = MAX_IDENTIFIER - 4 - len(suffix) - 1
+    room = MAX_IDENTIFIER - 4 - len(suffix) - 1 - len(prefix)
     stem = "-".join(part for part in (_slug(stack_name(stack_id)), _slug(logical_id)) if part)
     stem = stem[:room].rstrip("-")
-    if not stem or not stem[0].isalpha():
-        stem = ("clone-" + stem)[:room].rstrip("-")
-    return f"{stem}-{suffix}"
+    return f"{prefix}{stem}-{suffix}" if stem else f"{prefix}{suffix}"
 
 
 def instance_id(cluster_id: str, number: int) -> str:

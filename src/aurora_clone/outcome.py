@@ -28,6 +28,7 @@ class Job:
     purge_older_than: float | None = None  # PurgeObsoleteCopies: MaxCopyAge in seconds, once the clone is ready
     final_snapshot: str | None = None  # SnapshotOnDelete: the snapshot RDS takes before deleting the cluster
     unreachable_since: float | None = None  # when the connection check first failed to reach the ready clone
+    then: tuple[str, ...] = ()  # teardown: the clusters torn down after this one (clones CloudFormation does not name)
 
     def discard(self, reason: str) -> Job:
         """Turn a failed replacement into the teardown of the half-made clone, then FAILED."""
@@ -53,6 +54,8 @@ class Job:
         for key in ("replacing", "failure", "purge_older_than", "final_snapshot", "unreachable_since"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        if self.then:
+            data["then"] = list(self.then)
         return data
 
     @classmethod
@@ -60,6 +63,8 @@ class Job:
         values = dict(data)
         if "desired" in values:
             values["desired"] = DesiredClone.from_dict(values["desired"])
+        if "then" in values:
+            values["then"] = tuple(values["then"])
         return cls(**values)
 
 

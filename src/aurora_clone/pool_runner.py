@@ -8,7 +8,9 @@ restored without instances; a later run, seeing it ``available`` without one, ad
 copies lose their instances first and their cluster once it has none, one step per run.
 
 Nothing here touches a cluster that lacks this tool's managed-by tag and a copy-of tag naming the pool's
-source: the tags are read again from RDS right before each create-instance and delete call. The RDS actions
+source, and the tool's own record of making it as that copy (the ledger, written before each restore): both
+are read again right before each create-instance and delete call, and the snapshot the plan is made from keeps
+the tool's tags only on clusters the ledger names (``aurora_clone.ledger``). The RDS actions
 themselves go through the one executor (``aurora_clone.actions``), as the resource's do.
 
     run = run_pool(policy, rds, now)   # = carry_out(plan_pool(policy, gather(rds), now), rds, now, logger)
@@ -29,14 +31,18 @@ from aurora_clone.actions import ActionExecutor
 from aurora_clone.aws_clients import aws_client
 from aurora_clone.aws_errors import error_code
 from aurora_clone.clone_state import ClusterView
+from aurora_clone.ledger import trusted_clusters
 from aurora_clone.logs import SERVICE, AnyLogger
-from aurora_clone.naming import MAX_IDENTIFIER, instance_id, short_hash
+from aurora_clone.naming import DEFAULT_CLUSTER_ID_PREFIX, MAX_IDENTIFIER, instance_id, short_hash
 from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOURCE_TAG
 from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, Snapshot
 from aurora_clone.pool.plan import PoolPlan, PoolPolicy, plan_pool
 from aurora_clone.pool.slots import slots_used
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import Act, Broken, CreateInstance, DeleteCluster, DeleteInstance, Wait
+from aurora_clone.request_record import MadeRecord
+from aurora_clone.request_store import RequestStore
+from aurora_clone.settings import settings
 from aurora_clone.timespec import format_timestamp
 
 logger = Logger(service=SERVICE, child=True)
@@ -61,24 +67,25 @@ class RunResult:
     instances_deleted: tuple[str, ...] = ()
 
 
-def gather(rds: RdsGateway) -> Snapshot:
-    """Every cluster of the account and Region, as the pool decides on them."""
-    return rds.list_clusters()
+def gather(rds: RdsGateway, store: RequestStore | None = None) -> Snapshot:
+    """Every cluster of the account and Region, as the pool decides on them: the tool's tags kept only on
+    the clusters its ledger names."""
+    return trusted_clusters(rds, store or RequestStore()).snapshot
 
 
-def copy_identifier(source_id: str, data_time: datetime, number: int) -> str:
+def copy_identifier(source_id: str, data_time: datetime, number: int, prefix: str = DEFAULT_CLUSTER_ID_PREFIX) -> str:
     """The name of the ``number``-th copy of ``source_id`` made by a run whose data time is ``data_time``.
 
     The same source, minute and number give the same name; a source too long for the suffix is shortened
     and a hash of it added, so two long sources never share names.
 
     >>> copy_identifier("prod-db", datetime(2026, 11, 22, 9, 55, 41, tzinfo=UTC), 1)
-    'prod-db-copy-202611220955-1'
+    'aurora-clone-prod-db-copy-202611220955-1'
     >>> len(copy_identifier("a" * 63, datetime(2026, 11, 22, 9, 55, tzinfo=UTC), 2))
     59
     """
     suffix = f"-copy-{data_time.astimezone(UTC):%Y%m%d%H%M}-{number}"
-    stem = source_id.lower()
+    stem = prefix + source_id.lower()
     room = MAX_IDENTIFIER - _INSTANCE_ROOM - len(suffix)
     if len(stem) > room:
         stem = f"{stem[: room - 7].rstrip('-')}-{short_hash(source_id.lower(), length=6)}"
@@ -100,7 +107,9 @@ def is_pool_copy(tags: Mapping[str, str], source_id: str) -> bool:
     return tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE and tags.get(COPY_OF_TAG, "").lower() == source_id.lower()
 
 
-def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger) -> RunResult:
+def carry_out(
+    plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger, store: RequestStore | None = None
+) -> RunResult:
     """Create the copies the plan asks for, add writers to finished copies, step obsolete copies' deletion.
 
     Returns at once: nothing waits for RDS. With ``plan.dry_run`` every action is only logged. A failed
@@ -110,7 +119,7 @@ def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger)
         for action in plan.actions:
             logger.info("Dry run: not carried out", extra={"source": plan.source_id, "action": action})
         return RunResult()
-    run = _Run(plan, rds, now, logger)
+    run = _Run(plan, rds, now, logger, store or RequestStore())
     if plan.copies_to_create or plan.copies_to_finish:
         run.fetch_source()
     run.create_copies()
@@ -128,10 +137,12 @@ def carry_out(plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger)
 class _Run:
     """One carrying out of one plan; collects what it did and what failed."""
 
-    def __init__(self, plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger) -> None:
+    def __init__(self, plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger, store: RequestStore) -> None:
         self.plan = plan
         self.rds = rds
-        self.executor = ActionExecutor(rds)
+        self.store = store
+        self.prefix = settings.cluster_id_prefix
+        self.executor = ActionExecutor(rds, store)
         self.now = now
         self.logger = logger
         self.source: ClusterView | None = None
@@ -168,11 +179,28 @@ class _Run:
         number = 0
         for _ in range(self.plan.copies_to_create):
             number += 1
-            while copy_identifier(source.identifier, self.now, number) in taken:
+            while copy_identifier(source.identifier, self.now, number, self.prefix) in taken:
                 number += 1
-            self._create_copy(source, copy_identifier(source.identifier, self.now, number))
+            self._create_copy(source, copy_identifier(source.identifier, self.now, number, self.prefix))
+
+    def _recorded_copy(self, copy_id: str) -> bool:
+        """True when the ledger says this tool made ``copy_id`` as a copy of the pool's source."""
+        made = self.store.made(copy_id)
+        return made is not None and made.is_copy_of(self.plan.source_id)
 
     def _create_copy(self, source: ClusterView, copy_id: str) -> None:
+        existing = self.store.made(copy_id)
+        if existing is not None and not existing.is_copy_of(self.plan.source_id):
+            self._error(f"'{copy_id}' is recorded as made for something else; no copy made in its place.")
+            return
+        recorded_before = existing is not None
+        if existing is None:
+            made = MadeRecord(copy_id, "copy", source=self.plan.source_id, made_at=self.now.timestamp())
+            conflict = self.store.record_made(made)
+            if conflict is not None and not conflict.is_copy_of(self.plan.source_id):
+                self._error(f"'{copy_id}' was just recorded as made for something else; no copy made in its place.")
+                return
+            recorded_before = conflict is not None  # another run recorded this very copy a moment ago
         try:
             self.rds.restore_clone(
                 cluster_id=copy_id,
@@ -188,8 +216,10 @@ class _Run:
             )
         except RdsError as error:
             if error.code == "DBClusterAlreadyExistsFault":
-                self._already_there(copy_id)
+                self._already_there(copy_id, recorded_before=recorded_before)
             else:
+                if not error.transient:
+                    self.store.forget_made(copy_id)  # nothing was made
                 self._error(f"Could not create the copy '{copy_id}' of '{source.identifier}': {error}")
             return
         self.created.append(copy_id)
@@ -198,14 +228,17 @@ class _Run:
             extra={"source": self.plan.source_id, "copy": copy_id, "data_time": format_timestamp(self.now)},
         )
 
-    def _already_there(self, copy_id: str) -> None:
-        """Another run asked for this very copy first; fine if it is ours, an error if someone else's."""
+    def _already_there(self, copy_id: str, *, recorded_before: bool) -> None:
+        """Another run asked for this very copy first (it recorded it before this run looked); fine if it is
+        ours, an error if someone else's. A cluster that existed before anyone recorded it is someone else's."""
         try:
             existing = self.rds.describe_cluster(copy_id)
         except RdsError as error:
             self._error(f"The copy '{copy_id}' already exists and could not be read: {error}")
             return
-        if existing is not None and is_pool_copy(existing.tags, self.plan.source_id):
+        if not recorded_before:
+            self.store.forget_made(copy_id)
+        elif existing is not None and is_pool_copy(existing.tags, self.plan.source_id):
             self.logger.info(
                 "Pool copy already requested by another run", extra={"source": self.plan.source_id, "copy": copy_id}
             )
@@ -242,7 +275,7 @@ class _Run:
         if copy is None:
             self.logger.info("Pool copy gone before its writer was added", extra={"copy": copy_id})
             return
-        if not is_pool_copy(copy.tags, self.plan.source_id):
+        if not is_pool_copy(copy.tags, self.plan.source_id) or not self._recorded_copy(copy_id):
             self._error(f"'{copy_id}' is not a copy of '{self.plan.source_id}' made by this tool; left alone.")
             return
         if copy.instances or copy.status != "available":
@@ -289,7 +322,11 @@ class _Run:
         copy = self.rds.describe_cluster(copy_id)
         if copy is None:
             return
-        if copy.identifier.lower() == self.plan.source_id.lower() or not is_pool_copy(copy.tags, self.plan.source_id):
+        if (
+            copy.identifier.lower() == self.plan.source_id.lower()
+            or not is_pool_copy(copy.tags, self.plan.source_id)
+            or not self._recorded_copy(copy_id)
+        ):
             self._error(f"'{copy_id}' is not a copy of '{self.plan.source_id}' made by this tool; not deleted.")
             return
         step = self.executor.tear_down(copy)
@@ -351,10 +388,13 @@ def read_pool_document(parameter_name: str, ssm: Any = None) -> str | None:
     return value
 
 
-def run_pool(policy: PoolPolicy, rds: RdsGateway, now: datetime, log: AnyLogger = logger) -> PoolRun:
+def run_pool(
+    policy: PoolPolicy, rds: RdsGateway, now: datetime, log: AnyLogger = logger, store: RequestStore | None = None
+) -> PoolRun:
     """Gather, plan, log the plan and carry it out for one pool; RDS errors end up in the result."""
+    store = store or RequestStore()
     try:
-        plan = plan_pool(policy, gather(rds), now)
+        plan = plan_pool(policy, gather(rds, store), now)
     except (RdsError, ValueError) as error:
         text = f"Could not plan the pool of '{policy.source_id}': {error}"
         log.error("Pool not planned", extra={"source": policy.source_id, "error": str(error)})
@@ -373,7 +413,7 @@ def run_pool(policy: PoolPolicy, rds: RdsGateway, now: datetime, log: AnyLogger 
             "actions": list(plan.actions),
         },
     )
-    return PoolRun(policy.source_id, plan, carry_out(plan, rds, now, log))
+    return PoolRun(policy.source_id, plan, carry_out(plan, rds, now, log, store))
 
 
 def run_pools(

@@ -74,3 +74,32 @@ class UnansweredClone:
     cluster_id: str
     token: str
     made_at: float = field(default=0.0)
+
+
+MadeFor = Literal["clone", "copy"]
+
+
+@dataclass(frozen=True)
+class MadeRecord:
+    """The tool's own record of a cluster it made (the ledger), written before the RDS call that makes it.
+
+    Tags are the visible mark and what IAM reads, but anyone allowed to tag can write them: this record is
+    the proof. ``made_for``: a stack's clone (``stack_id``, ``logical_id``, the ``request`` token that made
+    it) or a pool ``copy`` of ``source``. ``instances``: the instances the tool created in it.
+    """
+
+    cluster_id: str
+    made_for: MadeFor
+    request: str = ""
+    stack_id: str = ""
+    logical_id: str = ""
+    source: str = ""
+    made_at: float = 0.0
+    instances: frozenset[str] = frozenset()
+
+    def is_clone_of(self, stack_id: str, logical_id: str) -> bool:
+        """True when a resource ``logical_id`` of stack ``stack_id`` made the cluster."""
+        return self.made_for == "clone" and self.stack_id == stack_id and self.logical_id == logical_id
+
+    def is_copy_of(self, source_id: str) -> bool:
+        return self.made_for == "copy" and self.source.lower() == source_id.lower()

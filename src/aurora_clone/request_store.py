@@ -7,6 +7,9 @@ One table (``REQUEST_TABLE``), keys ``pk`` and ``sk``:
 - ``resource#<key>`` / ``clone#<id>``: a clone a request of that resource made whose id CloudFormation may
   not know (answer pending or never delivered); a Delete with an id of CloudFormation's making finds it.
 - ``lock#<source>`` / ``lock``: the per-source clone slot lock (aurora_clone.slot_lock).
+- ``made#<cluster id>`` / ``made``: the ledger, a MadeRecord for every cluster the tool makes (and the
+  instances it created in it), written before the RDS call that makes it. A cluster is the tool's only when
+  this record and its tags both say so. No expiry: it lives as long as the cluster.
 
 Items carry ``expires_at`` (the table's TTL attribute) past the time anything could still need them.
 """
@@ -22,7 +25,7 @@ from botocore.exceptions import ClientError
 from aurora_clone.aws_clients import aws_client
 from aurora_clone.aws_errors import error_code
 from aurora_clone.outcome import Job
-from aurora_clone.request_record import RequestRecord, State, UnansweredClone
+from aurora_clone.request_record import MadeRecord, RequestRecord, State, UnansweredClone
 from aurora_clone.settings import settings
 
 RECORD_KEEP_SECONDS = 7 * 86400  # an undelivered answer's record: a later Delete may still need it
@@ -193,6 +196,76 @@ class RequestStore:
         ]
         return sorted(clones, key=lambda clone: clone.made_at, reverse=True)
 
+    # -- the ledger: what the tool made --------------------------------------------------------------
+
+    def record_made(self, made: MadeRecord) -> MadeRecord | None:
+        """Write the ledger record of a cluster about to be made, unless one exists. None when written (or
+        already written by the same request, a re-delivery); else the existing record, made for another."""
+        item: dict[str, Any] = {
+            **_key(_made_pk(made.cluster_id), "made"),
+            "made_for": _s(made.made_for),
+            "made_at": _n(int(made.made_at)),
+        }
+        for name in ("request", "stack_id", "logical_id", "source"):
+            if getattr(made, name):
+                item[name] = _s(getattr(made, name))
+        if made.instances:
+            item["instances"] = {"SS": sorted(instance.lower() for instance in made.instances)}
+        condition = "attribute_not_exists(pk)"
+        values: dict[str, Any] = {}
+        if made.request:
+            condition += " OR #request = :request"
+            values[":request"] = _s(made.request)
+        request: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
+        if values:
+            request.update(ExpressionAttributeNames={"#request": "request"}, ExpressionAttributeValues=values)
+        for _ in range(2):
+            if self._conditional("put_item", **request):
+                return None
+            existing = self.made(made.cluster_id)
+            if existing is not None:
+                return existing
+        raise RuntimeError(f"the ledger record of '{made.cluster_id}' could neither be written nor read")
+
+    def made(self, cluster_id: str) -> MadeRecord | None:
+        """The ledger record of ``cluster_id``; None when the tool never made it."""
+        item = self._client.get_item(
+            TableName=self._table, Key=_key(_made_pk(cluster_id), "made"), ConsistentRead=True
+        ).get("Item")
+        return _made_record(item) if item else None
+
+    def made_many(self, cluster_ids: list[str]) -> dict[str, MadeRecord]:
+        """The ledger records of those of ``cluster_ids`` the tool made, by (lower-case) identifier."""
+        found: dict[str, MadeRecord] = {}
+        wanted = sorted({cluster_id.lower() for cluster_id in cluster_ids})
+        for start in range(0, len(wanted), 100):
+            keys: list[dict[str, Any]] = [
+                _key(_made_pk(cluster_id), "made") for cluster_id in wanted[start : start + 100]
+            ]
+            while keys:
+                answer = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    record = _made_record(item)
+                    found[record.cluster_id] = record
+                keys = answer.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return found
+
+    def record_instance(self, cluster_id: str, instance_id: str) -> bool:
+        """Add an instance about to be created to its cluster's ledger record; False when the tool never
+        made the cluster (no instance is then created in it)."""
+        return self._conditional(
+            "update_item",
+            Key=_key(_made_pk(cluster_id), "made"),
+            UpdateExpression="ADD #instances :instance",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#instances": "instances"},
+            ExpressionAttributeValues={":instance": {"SS": [instance_id.lower()]}},
+        )
+
+    def forget_made(self, cluster_id: str) -> None:
+        """The cluster is gone: its ledger record goes too."""
+        self._client.delete_item(TableName=self._table, Key=_key(_made_pk(cluster_id), "made"))
+
     # -- locks ----------------------------------------------------------------------------------------
 
     def take_lock(self, name: str, holder: str, now: float, keep_seconds: float) -> bool:
@@ -281,6 +354,24 @@ def _cluster_pk(cluster_id: str) -> str:
 
 def _resource_pk(resource: str) -> str:
     return f"resource#{resource}"
+
+
+def _made_pk(cluster_id: str) -> str:
+    return f"made#{cluster_id.lower()}"
+
+
+def _made_record(item: Mapping[str, Any]) -> MadeRecord:
+    made_for = item["made_for"]["S"]
+    return MadeRecord(
+        cluster_id=item["pk"]["S"].removeprefix("made#"),
+        made_for="copy" if made_for == "copy" else "clone",
+        request=item.get("request", {}).get("S", ""),
+        stack_id=item.get("stack_id", {}).get("S", ""),
+        logical_id=item.get("logical_id", {}).get("S", ""),
+        source=item.get("source", {}).get("S", ""),
+        made_at=float(item.get("made_at", {}).get("N", "0")),
+        instances=frozenset(item.get("instances", {}).get("SS", [])),
+    )
 
 
 def _lock_pk(name: str) -> str:

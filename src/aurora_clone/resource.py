@@ -36,10 +36,12 @@ from aurora_clone.changes import (
 )
 from aurora_clone.clone_state import ClusterView, DesiredClone
 from aurora_clone.connection_check import Prober, ProbeResult, judge, probe_request
+from aurora_clone.ledger import trusted_clusters
 from aurora_clone.logs import SERVICE
 from aurora_clone.naming import (
     derive_cluster_id,
     final_snapshot_id,
+    has_prefix,
     instance_number,
     is_valid_identifier,
     not_created_id,
@@ -77,6 +79,8 @@ from aurora_clone.readiness import (
     plan_convergence,
     plan_teardown,
 )
+from aurora_clone.request_record import MadeRecord
+from aurora_clone.request_store import RequestStore
 from aurora_clone.settings import settings
 from aurora_clone.slot_lock import SlotLock
 from aurora_clone.timespec import format_timestamp, parse_timestamp
@@ -126,6 +130,29 @@ class Request:
         )
 
 
+def _no_unknown_clones(_request: Request) -> tuple[str, ...]:
+    return ()
+
+
+def _nothing_to_remember(_request: Request, _cluster_id: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class EngineHooks:
+    """What the request engine tells the resource, and is told by it.
+
+    ``unknown_clones``: for a Delete whose id is not a clone of this resource, the clones requests of the
+    resource made that CloudFormation's own record of the resource does not name, newest first (their requests
+    stopped): a Create CloudFormation gave up on, or whose answer it never took, even when the PUT went through.
+    ``before_restore``: told a clone's identifier right before its restore is asked for, so a Delete that
+    arrives while the restore runs (a rollback) finds it, and an RDS event about it finds its request.
+    """
+
+    unknown_clones: Callable[[Request], tuple[str, ...]] = _no_unknown_clones
+    before_restore: Callable[[Request, str], None] = _nothing_to_remember
+
+
 def service_timeout(raw: Mapping[str, Any]) -> int:
     """The request's ServiceTimeout in seconds (CloudFormation's default when unset or unreadable)."""
     try:
@@ -165,11 +192,14 @@ class CloneResource:
         clock: Callable[[], float] = process_clock.now,
         slot_lock: SlotLock | None = None,
         slot_limit: int = CLONE_SLOT_LIMIT,
-        unanswered_clone: Callable[[Request], str | None] | None = None,
+        hooks: EngineHooks | None = None,
         prober: Prober | None = None,
+        store: RequestStore | None = None,
     ) -> None:
         self.rds = rds
-        self.actions = ActionExecutor(rds)
+        # The function's table: the ledger of what the tool made (asked before anything is changed or deleted).
+        self.store = store or RequestStore()
+        self.actions = ActionExecutor(rds, self.store)
         # The connection check (the function stack's optional probe in the tests' VPC); None: not configured.
         self.prober = prober
         self.clock = clock
@@ -177,7 +207,7 @@ class CloneResource:
         self.slot_limit = slot_limit
         # The clone a request of this resource made that CloudFormation does not know of (its answer was
         # never delivered, or CloudFormation stopped waiting), its request stopped; None when none.
-        self._unanswered_clone = unanswered_clone or (lambda _request: None)
+        self.hooks = hooks or EngineHooks()
 
     # -- Create ---------------------------------------------------------------------------------------
 
@@ -186,8 +216,26 @@ class CloneResource:
         if reading.properties is None:
             return Failed(refusal_reason(reading.problems), request.not_created_id)
         properties = reading.properties
-        cluster_id = properties.cluster_id or derive_cluster_id(request.stack_id, request.logical_id, request.token)
+        cluster_id = properties.cluster_id or self._derived_id(request)
         return self._make_clone(request, properties, cluster_id, replacing=None, reading=reading)
+
+    @staticmethod
+    def _derived_id(request: Request) -> str:
+        return derive_cluster_id(request.stack_id, request.logical_id, request.token, settings.cluster_id_prefix)
+
+    def _recorded_owner(self, request: Request, cluster: ClusterView) -> bool:
+        """True when ``cluster`` is this resource's clone by its tags and by the tool's own record. A cluster
+        with the tags and no such record (tagged by someone else) is logged and never acted on."""
+        if not request.owner.owns(cluster.tags):
+            return False
+        made = self.store.made(cluster.identifier)
+        if made is not None and made.is_clone_of(request.stack_id, request.logical_id):
+            return True
+        logger.warning(
+            "A cluster carries this resource's tags, but the tool has no record of making it: left alone",
+            extra={"cluster": cluster.identifier},
+        )
+        return False
 
     def _make_clone(
         self,
@@ -204,6 +252,12 @@ class CloneResource:
         """
         failed_id = replacing or request.not_created_id
         problems = list(reading.problems) if reading is not None else []
+        prefix = settings.cluster_id_prefix
+        if properties.cluster_id and not has_prefix(properties.cluster_id, prefix):
+            problems.append(
+                f"ClusterId '{properties.cluster_id}' must start with '{prefix}' (the function stack's "
+                "ClusterIdPrefix): the tool may only create, change and delete clusters whose identifiers carry it."
+            )
         location = source_location_problems(properties, settings.region, request.account)
         if location:
             return Failed(refusal_reason(problems + location), failed_id)
@@ -305,9 +359,9 @@ class CloneResource:
                     logger.warning("Could not read a parameter group", extra={"group": group, "error": str(error)})
         return EngineOffer(classes, families)
 
-    @staticmethod
-    def _made_by(request: Request, cluster: ClusterView) -> bool:
-        return request.owner.owns(cluster.tags) and cluster.tags.get(REQUEST_TAG) == request.token
+    def _made_by(self, request: Request, cluster: ClusterView) -> bool:
+        """True when this very request made ``cluster`` (a re-delivery finds its own restore)."""
+        return cluster.tags.get(REQUEST_TAG) == request.token and self._recorded_owner(request, cluster)
 
     def _restore(
         self, request: Request, properties: CloneProperties, desired: DesiredClone, source_id: str
@@ -319,7 +373,8 @@ class CloneResource:
         with self.slot_lock.hold(source_id, request.token):
             policy = SelectionPolicy(properties.max_copy_age, properties.copy_created_since, self.slot_limit)
             now = datetime.fromtimestamp(self.clock(), UTC)
-            choice = choose_clone_source(source_id, self.rds.list_clusters(), policy, now, properties.copy_ok)
+            snapshot = trusted_clusters(self.rds, self.store).snapshot
+            choice = choose_clone_source(source_id, snapshot, policy, now, properties.copy_ok)
             if choice.refused:
                 return choice.reason
             cloned = choice.cluster_id or source_id
@@ -332,6 +387,7 @@ class CloneResource:
             }
             logger.info("Clone source chosen", extra={"cloned": cloned, "full_copy": choice.full_copy})
             return self._restore_clone(
+                request,
                 properties,
                 desired,
                 source=properties.source_cluster_id if cloned == source_id else cloned,
@@ -350,7 +406,7 @@ class CloneResource:
         source_key = properties.source_key
         others = sorted(
             cluster.identifier
-            for cluster in self.rds.list_clusters().clusters
+            for cluster in trusted_clusters(self.rds, self.store).snapshot
             if cluster.is_live
             and cluster.tags.get(CLONED_FROM_TAG) == source_key
             and cluster.identifier != desired.cluster_id
@@ -375,7 +431,7 @@ class CloneResource:
         }
         try:
             return self._restore_clone(
-                properties, desired, source=properties.source_cluster_id, tags=tags, full_copy=False
+                request, properties, desired, source=properties.source_cluster_id, tags=tags, full_copy=False
             )
         except RdsError as error:
             if error.code in (
@@ -394,6 +450,7 @@ class CloneResource:
 
     def _restore_clone(
         self,
+        request: Request,
         properties: CloneProperties,
         desired: DesiredClone,
         *,
@@ -401,7 +458,28 @@ class CloneResource:
         tags: Mapping[str, str],
         full_copy: bool,
     ) -> str | None:
-        """Restore the clone; None when restored, _RESTORED_BY_ANOTHER_DELIVERY when it already existed."""
+        """Record the clone in the ledger, then restore it; None when restored, _RESTORED_BY_ANOTHER_DELIVERY
+        when it already existed and this request recorded it before, else a refusal's words."""
+        cluster_id = desired.cluster_id
+        recorded = self.store.made(cluster_id)
+        if recorded is not None and recorded.request != request.token:
+            return (
+                f"ClusterId '{cluster_id}' is recorded as made by another resource or pool; choose another "
+                "ClusterId or remove it to get a generated one."
+            )
+        if recorded is None:
+            made = MadeRecord(
+                cluster_id,
+                "clone",
+                request=request.token,
+                stack_id=request.stack_id,
+                logical_id=request.logical_id,
+                source=source,
+                made_at=self.clock(),
+            )
+            if self.store.record_made(made) is not None:
+                return f"ClusterId '{cluster_id}' is being made by another request; choose another ClusterId."
+        self.hooks.before_restore(request, cluster_id)
         try:
             self.rds.restore_clone(
                 cluster_id=desired.cluster_id,
@@ -419,7 +497,18 @@ class CloneResource:
             )
         except RdsError as error:
             if error.code != "DBClusterAlreadyExistsFault":
+                if not error.transient:
+                    self.store.forget_made(cluster_id)  # nothing was made
                 raise
+            existing = self.rds.describe_cluster(cluster_id)
+            if recorded is None and (existing is None or existing.tags.get(REQUEST_TAG) != request.token):
+                # It existed before this request recorded it (and no delivery of this request made it meanwhile):
+                # someone else's, whatever its other tags say.
+                self.store.forget_made(cluster_id)
+                return (
+                    f"ClusterId '{cluster_id}' already exists and was not created by this resource; "
+                    "choose another ClusterId or remove it to get a generated one."
+                )
             return _RESTORED_BY_ANOTHER_DELIVERY  # the caller judges whose it is
         return None
 
@@ -438,13 +527,13 @@ class CloneResource:
         location = source_location_problems(new, settings.region, request.account)
         if location:
             return Failed(refusal_reason([*reading.problems, *location]), current_id)
-        replacement_id = new.cluster_id or derive_cluster_id(request.stack_id, request.logical_id, request.token)
+        replacement_id = new.cluster_id or self._derived_id(request)
         try:
             current = self.rds.describe_cluster(current_id) if is_valid_identifier(current_id) else None
             if current is None:
                 # Deleted outside CloudFormation: make it again rather than leave the stack stuck.
                 return self._make_clone(request, new, replacement_id, replacing=current_id, reading=reading)
-            if not request.owner.owns(current.tags):
+            if not self._recorded_owner(request, current):
                 return Failed(f"DB cluster '{current_id}' was not created by this resource.", current_id)
             if reading.problems:
                 problems = [*reading.problems, *self._in_place_problems(new, current, reading)]
@@ -472,7 +561,7 @@ class CloneResource:
             desired = resolve_desired(
                 new, current_id, _shared_defaults(source) if shared and source is not None else source, current
             )
-            self._retag(current, dict(new.tags))
+            self._retag(current, dict(new.tags), dict(old.tags) if old is not None else {})
         except (RdsError, ValueError) as error:
             _raise_if_transient(error)
             return Failed(str(error), current_id)
@@ -496,11 +585,12 @@ class CloneResource:
         offer = self._engine_offer(judged, current, None)
         return engine_problems(judged, current, offer, f"the clone '{current.identifier}'", invalid=reading.invalid)
 
-    def _retag(self, cluster: ClusterView, wanted: dict[str, str]) -> None:
-        """Bring the user tags of the cluster and of each of its instances to ``wanted``."""
+    def _retag(self, cluster: ClusterView, wanted: dict[str, str], previous: dict[str, str]) -> None:
+        """Bring the tags the template sets on the cluster and each of its instances to ``wanted``; of the
+        others, only those the ``previous`` template set are removed."""
         targets = [(cluster.arn, cluster.tags)] + [(i.arn, i.tags) for i in cluster.instances]
         for arn, actual in targets:
-            changes = tag_changes(wanted, actual)
+            changes = tag_changes(wanted, actual, previous)
             if changes.add:
                 self.rds.add_tags(arn, changes.add)
             if changes.remove:
@@ -512,17 +602,17 @@ class CloneResource:
         physical_id = request.physical_id or request.not_created_id
         try:
             cluster = self.rds.describe_cluster(physical_id) if is_valid_identifier(physical_id) else None
-            if cluster is None or not request.owner.owns(cluster.tags):
+            if cluster is None or not self._recorded_owner(request, cluster):
                 # Not a clone of this resource. A made-up id can still stand for a Create that
                 # CloudFormation stopped waiting for while it ran: what that Create is making goes.
-                unanswered = self._unanswered_clone(request)
-                if unanswered is None:
+                unknown = self.hooks.unknown_clones(request)
+                if not unknown:
                     logger.info("Nothing of this resource to delete", extra={"physical_id": physical_id})
                     return Done(physical_id)
-                logger.info("Deleting what an unanswered Create makes", extra={"cluster": unanswered})
-                target = unanswered
+                logger.info("Deleting the clones CloudFormation does not know", extra={"clusters": list(unknown)})
+                target, then = unknown[0], unknown[1:]
             else:
-                target = physical_id
+                target, then = physical_id, ()
         except RdsError as error:
             _raise_if_transient(error)
             return Failed(str(error), physical_id)
@@ -535,6 +625,7 @@ class CloneResource:
             deadline=self.clock() + service_timeout(request.properties),
             answer_id=physical_id,
             final_snapshot=final_snapshot_id(target, request.token) if keep else None,
+            then=then,
         )
         # The clone was just described: plan from that view rather than describe it again.
         return (
@@ -597,10 +688,14 @@ class CloneResource:
         """
         now = datetime.fromtimestamp(self.clock(), UTC)
         try:
-            stale = obsolete_copies(source_id, self.rds.list_clusters(), timedelta(seconds=older_than_seconds), now)
+            snapshot = trusted_clusters(self.rds, self.store).snapshot
+            stale = obsolete_copies(source_id, snapshot, timedelta(seconds=older_than_seconds), now)
             for copy_id in stale:
                 copy = self.rds.describe_cluster(copy_id)
+                made = self.store.made(copy_id)
                 if copy is None or copy.tags.get(MANAGED_BY_TAG) != MANAGED_BY_VALUE:
+                    continue
+                if made is None or not made.is_copy_of(source_id):
                     continue
                 self.actions.tear_down(copy)
                 logger.info("Obsolete copy being deleted", extra={"copy": copy_id, "source": source_id})
@@ -609,6 +704,9 @@ class CloneResource:
 
     def _answer(self, job: Job, step: Step, cluster: ClusterView | None) -> Outcome:
         match step:
+            case Ready() if job.kind == "teardown" and job.then:
+                following = replace(job, cluster_id=job.then[0], then=job.then[1:], final_snapshot=None)
+                return Pending(following, f"deleting the clone '{job.then[0]}' CloudFormation does not know")
             case Ready() if job.kind == "teardown":
                 if job.failure:
                     return Failed(job.failure, job.answer_id)

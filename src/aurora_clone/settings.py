@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+from aurora_clone.naming import DEFAULT_CLUSTER_ID_PREFIX, is_valid_prefix
 from aurora_clone.pool.slots import CLONE_SLOT_LIMIT
 from aurora_clone.sweep import DEFAULT_GRACE
 from aurora_clone.timespec import parse_duration
@@ -70,10 +71,38 @@ class Settings:
         return int(written)
 
     @property
+    def cluster_id_prefix(self) -> str:
+        """``CLUSTER_ID_PREFIX``: what every cluster and instance identifier the tool makes starts with
+        (``aurora-clone-``); the roles' rights to change, tag and delete are scoped to it by ARN."""
+        written = self._text("CLUSTER_ID_PREFIX").lower()
+        if not written:
+            return DEFAULT_CLUSTER_ID_PREFIX
+        if not is_valid_prefix(written):
+            raise ValueError(
+                "CLUSTER_ID_PREFIX must be 2-20 lower-case letters, digits and hyphens, starting with a letter, "
+                f"ending with a hyphen and without two hyphens in a row, got '{written}'."
+            )
+        return written
+
+    @property
     def connection_check_function(self) -> str | None:
         """``CONNECTION_CHECK_FUNCTION``: the connection check's function (set by the template when its VPC
         parameters are given); None when unset: clones answer once RDS reports them available."""
         return self._text("CONNECTION_CHECK_FUNCTION") or None
+
+    @property
+    def rds_ca_bundle(self) -> Path | None:
+        """``RDS_CA_BUNDLE``: the file of CA certificates the connection check verifies a clone's TLS
+        certificate against; None when unset: RDS's own bundle, shipped in the package (rds-ca-bundle.pem)."""
+        written = self._text("RDS_CA_BUNDLE")
+        return Path(written) if written else None
+
+    @property
+    def response_endpoint(self) -> str | None:
+        """``RESPONSE_ENDPOINT``: where CloudFormation's response bucket is served, in a local world (its
+        endpoint, ``https://localhost:<port>``); a ResponseURL must then be in that bucket there. None when
+        unset, as on AWS: a ResponseURL must be CloudFormation's own bucket of the function's Region."""
+        return self._text("RESPONSE_ENDPOINT") or None
 
     @property
     def pool_config_parameter(self) -> str:

@@ -71,7 +71,9 @@ def plan_sweep(
     owned: frozenset[str] = frozenset(),
 ) -> SweepPlan:
     """Clones of this tool whose stack no longer exists (``None``) or is ``DELETE_COMPLETE``, older than
-    ``grace`` and not tagged to be retained. Pool copies (no stack) and others' clusters are never listed.
+    ``grace`` and not tagged to be retained. Pool copies (no stack) and others' clusters are never listed;
+    nor is a clone whose stack is in any ``*_IN_PROGRESS`` status. ``snapshot`` must be the trusted one
+    (``pool.model.trusted``): only clusters the tool's record names carry its tags there.
 
     With ``resource_ids`` ((stack id, logical id) -> the PhysicalResourceId the stack's resource names, None
     for no such resource): a clone of a live stack that its resource does not name, and that no pending
@@ -94,6 +96,11 @@ def plan_sweep(
         name = stack_name(stack_id)
         logical = cluster.tags.get(LOGICAL_ID_TAG, "?")
         gone = "no longer exists" if status is None else f"is {status}"
+        if status is not None and status.endswith("_IN_PROGRESS"):
+            # Mid-operation (a replacing update, its rollback, a delete): what its resource names is about to
+            # change, and CloudFormation may still send the request that removes or keeps the clone.
+            kept.append(f"{cluster.identifier}: stack {name} is {status}; looked at again once it settles")
+            continue
         if status is not None and status not in GONE_STACK_STATUSES:
             key = (stack_id, logical)
             if resource_ids is None or key not in resource_ids or resource_ids[key] == cluster.identifier:

@@ -1,8 +1,9 @@
 """Carrying out a sweep: find this tool's clones that outlived their stack or their resource, and delete them.
 
 Which clones are orphans is decided by ``aurora_clone.sweep`` (pure); here the facts are gathered (RDS,
-CloudFormation, the request table) and each orphan's deletion is stepped through the one executor
-(``aurora_clone.actions``), without waiting.
+CloudFormation, the request table and its ledger) and each orphan's deletion is stepped through the one
+executor (``aurora_clone.actions``), without waiting. A cluster tagged as this tool's that its ledger does
+not name is reported (``forged``) and never touched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from aurora_clone.actions import ActionExecutor
+from aurora_clone.ledger import trusted_clusters
 from aurora_clone.logs import SERVICE, AnyLogger
 from aurora_clone.ownership import LOGICAL_ID_TAG, STACK_ID_TAG
 from aurora_clone.rds import RdsError, RdsGateway
@@ -32,6 +34,7 @@ class SweepRun:
     plan: SweepPlan
     deleting: tuple[str, ...]
     errors: tuple[str, ...]
+    forged: tuple[str, ...] = ()  # tagged as this tool's, with no record of it: reported, left alone
 
 
 def run_sweep(
@@ -44,10 +47,13 @@ def run_sweep(
     resources: Callable[[Sequence[tuple[str, str]]], Mapping[tuple[str, str], str | None]] = stack_resource_ids,
     owner: Callable[[str], str | None] | None = None,
     log: AnyLogger = logger,
+    store: RequestStore | None = None,
 ) -> SweepRun:
     """Delete (one step at a time, without waiting) the clones whose stack is gone, or whose live stack's
     resource names another clone and no pending request owns; log each with its reason."""
-    snapshot = rds.list_clusters()
+    store = store or RequestStore()
+    seen = trusted_clusters(rds, store, log)
+    snapshot = seen.snapshot
     stack_status = statuses(owning_stacks(snapshot))
     resource_ids = resources(owning_resources(snapshot, stack_status))
     unnamed = {
@@ -56,12 +62,12 @@ def run_sweep(
         if (key := (c.tags.get(STACK_ID_TAG, ""), c.tags.get(LOGICAL_ID_TAG, ""))) in resource_ids
         and resource_ids[key] != c.identifier
     }
-    owner_of = owner or RequestStore().owner
+    owner_of = owner or store.owner
     owned = frozenset(cluster_id for cluster_id in unnamed if owner_of(cluster_id))
     plan = plan_sweep(snapshot, stack_status, now, grace, dry_run, resource_ids, owned)
     for line in plan.kept:
         log.info("Orphan kept", extra={"why": line})
-    executor = ActionExecutor(rds)
+    executor = ActionExecutor(rds, store)
     deleting: list[str] = []
     errors: list[str] = []
     for orphan in plan.orphans:
@@ -81,4 +87,4 @@ def run_sweep(
             continue
         deleting.append(orphan.cluster_id)
         log.info("Orphan being deleted", extra={"cluster": orphan.cluster_id, "why": orphan.reason})
-    return SweepRun(plan, tuple(deleting), tuple(errors))
+    return SweepRun(plan, tuple(deleting), tuple(errors), seen.forged)

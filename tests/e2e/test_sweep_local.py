@@ -1,5 +1,6 @@
 """``aurora-clone sweep`` against the local world reads the stacks through the endpoint's CloudFormation API:
-it sees exactly the stacks that exist, so a live stack's clone stays and a deleted stack's clone goes."""
+it sees exactly the stacks that exist, so a live stack's clone stays and a deleted stack's clone goes; a
+cluster someone else tagged as a gone stack's clone is reported and stays."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from aurora_clone.local.session import LocalSession
 
@@ -40,6 +42,12 @@ def sweep(local: LocalSession) -> list[str]:
     return swept.stdout.splitlines()
 
 
+def local_tags(rds: Any, cluster_id: str) -> list[Any]:
+    """The ownership tags of ``cluster_id``, as a forger copies them."""
+    (cluster,) = rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"]
+    return [tag for tag in cluster["TagList"] if tag["Key"].startswith("aurora-clone:")]
+
+
 def clusters(local: LocalSession) -> set[str]:
     return {
         cluster["DBClusterIdentifier"] for cluster in local.world.client("rds").describe_db_clusters()["DBClusters"]
@@ -67,16 +75,26 @@ def test_sweep_keeps_the_clone_of_a_live_stack_and_deletes_the_one_a_deleted_sta
         assert cloudformation.delete_stack("sweep-left").status == "DELETE_COMPLETE"
         assert {kept, orphan} <= clusters(local)
         deleting = f"deleting: {orphan}: its stack sweep-left is DELETE_COMPLETE (resource Database)"
+        # Someone allowed only to tag marks another production cluster as that gone stack's clone.
+        rds = local.world.client("rds")
+        local.world.create_source_cluster("orders-db")
+        (orders,) = rds.describe_db_clusters(DBClusterIdentifier="orders-db")["DBClusters"]
+        rds.add_tags_to_resource(ResourceName=orders["DBClusterArn"], Tags=local_tags(rds, orphan))
+        unrecorded = "unrecorded: orders-db: tagged as this tool's, but the tool has no record of making it"
 
         # One step per run, as the scheduled sweep does: the instances first, then the cluster. The live
-        # stack's clone is never named.
-        (first,) = sweep(local)
-        assert first.startswith(deleting)
+        # stack's clone is never named; the tagged production cluster is reported, never deleted.
+        first, report = sweep(local)
+        assert first.startswith(deleting) and report.startswith(unrecorded)
         assert local.world.wait_until(lambda: not instances_of(local, orphan), world_seconds=1200)
-        (second,) = sweep(local)
+        second, _ = sweep(local)
         assert second.startswith(deleting)
         assert local.world.wait_until(lambda: orphan not in clusters(local), world_seconds=1200), clusters(local)
-        assert clusters(local) == {"prod-db", kept}
+        assert clusters(local) == {"prod-db", "orders-db", kept}
+        assert instances_of(local, "orders-db")
 
         assert cloudformation.delete_stack("sweep-live").status == "DELETE_COMPLETE"
+        # Its owner takes the forged tags off; then nothing of the tool's is left.
+        forged = [tag["Key"] for tag in local_tags(rds, "orders-db")]
+        rds.remove_tags_from_resource(ResourceName=orders["DBClusterArn"], TagKeys=forged)
         assert not any(local.settled_leftovers(world_seconds=600).values()), local.leftovers()

@@ -441,7 +441,9 @@ def test_update_replacing_shared_source_clone_fails_and_keeps_it(
     before = cluster_ids()
 
     answer = converge(
-        cfn, world, cfn.event("Update", {**old, "ClusterId": "renamed"}, physical_id=clone_id, old_properties=old)
+        cfn,
+        world,
+        cfn.event("Update", {**old, "ClusterId": "aurora-clone-renamed"}, physical_id=clone_id, old_properties=old),
     )
 
     assert answer["Status"] == "FAILED"

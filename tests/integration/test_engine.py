@@ -297,7 +297,7 @@ def test_a_first_step_still_running_is_not_started_again_however_far_the_world_c
         handler_module,
         "engine",
         lambda: RequestEngine(
-            lambda unanswered: CloneResource(RdsGateway(), clock, unanswered_clone=unanswered),
+            lambda hooks: CloneResource(RdsGateway(), clock, hooks=hooks),
             RequestStore(),
             WakeUpQueue(),
             clock=clock,

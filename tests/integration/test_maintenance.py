@@ -87,7 +87,7 @@ def test_pool_below_target_creates_tagged_full_copies_without_waiting(world: Aws
     assert len(created) == 2, summary  # 17 short of 20; each copy brings 15
     assert pool_copies() == sorted(created)
     for copy_id in created:
-        assert copy_id.startswith("prod-db-copy-")
+        assert copy_id.startswith("aurora-clone-prod-db-copy-")
         copy = describe_cluster(copy_id)
         assert copy is not None
         assert copy["Status"] == "creating", "the run waited for the copy"

@@ -16,7 +16,7 @@ from aurora_clone.outcome import Failed, Pending
 from aurora_clone.properties import REASON_BUDGET_BYTES
 from aurora_clone.rds import RdsGateway
 from aurora_clone.resource import CloneResource, Request
-from tests.cloudformation import ACCOUNT, REGION
+from tests.cloudformation import ACCOUNT, REGION, make_engine_resources
 from tests.conftest import FakeClock, cluster_ids, instance_ids, make_source
 from tests.moto_gaps import AwsGaps
 
@@ -34,8 +34,10 @@ class NoLock:
 
 
 @pytest.fixture
-def gaps(clock: FakeClock) -> Iterator[AwsGaps]:
+def gaps(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsGaps]:
     with mock_aws(), AwsGaps() as world:
+        for name, value in make_engine_resources().items():
+            monkeypatch.setenv(name, value)  # the ledger the resource records its clones in
         yield world
 
 

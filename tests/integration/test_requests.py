@@ -112,17 +112,17 @@ def test_create_delivered_again_after_its_answer_is_not_answered_again(
 def test_create_with_cluster_id_of_foreign_cluster_fails_and_rollback_delete_cannot_reach_it(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source
 ) -> None:
-    make_source(world, "someone-elses-db")
-    properties = {"SourceClusterId": source.identifier, "ClusterId": "someone-elses-db"}
+    make_source(world, "aurora-clone-someone-elses-db")
+    properties = {"SourceClusterId": source.identifier, "ClusterId": "aurora-clone-someone-elses-db"}
 
     answer = cfn.answer(cfn.send(cfn.event("Create", properties)))
     assert answer is not None and answer["Status"] == "FAILED"
     assert "someone-elses-db" in answer["Reason"]
-    assert answer["PhysicalResourceId"] != "someone-elses-db"
+    assert answer["PhysicalResourceId"] != "aurora-clone-someone-elses-db"
 
     rollback = cfn.answer(cfn.send(cfn.event("Delete", properties, physical_id=answer["PhysicalResourceId"])))
     assert rollback is not None and rollback["Status"] == "SUCCESS"
-    assert "someone-elses-db" in cluster_ids()
+    assert "aurora-clone-someone-elses-db" in cluster_ids()
     assert world.rds_calls["RestoreDBClusterToPointInTime"] == 0
 
 

@@ -25,6 +25,11 @@ def make_clone(cfn: FakeCloudFormation, world: AwsGaps, source: Source, **proper
     return str(answer["PhysicalResourceId"])
 
 
+def settle(stack: FakeCloudFormation, physical_id: str | None, status: str = "CREATE_COMPLETE") -> None:
+    """The stack's operation is over; CloudFormation's record of its TestDatabase names ``physical_id``."""
+    stack.world.hold_custom_resource(stack.stack_id, status, "TestDatabase", "Custom::AuroraClone", physical_id)
+
+
 def live_stack_id() -> str:
     template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
     return str(
@@ -35,7 +40,8 @@ def live_stack_id() -> str:
 def test_clone_of_a_gone_stack_is_deleted_instances_first(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source
 ) -> None:
-    orphan = make_clone(cfn, world, source)  # the fake stack does not exist in the account: it is gone
+    orphan = make_clone(cfn, world, source)
+    cfn.forget_stack()  # the stack is gone
 
     first = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
     world.settle()
@@ -55,7 +61,9 @@ def test_clone_of_a_live_stack_retained_or_young_clone_is_kept(
     alive = FakeCloudFormation(response_server, cfn.handler, stack="alive", world=cfn.world)
     alive.stack_id = live_stack_id()
     kept_alive = make_clone(alive, world, source)
+    settle(alive, kept_alive)
     retained = make_clone(cfn, world, source, Tags=[{"Key": "aurora-clone-retain", "Value": "true"}])
+    cfn.forget_stack()
 
     def names_the_clone(pairs: Any) -> dict[tuple[str, str], str | None]:
         return {pair: kept_alive for pair in pairs}  # what the live stack's Custom::AuroraClone resource names
@@ -70,6 +78,7 @@ def test_clone_of_a_live_stack_retained_or_young_clone_is_kept(
 
 def test_dry_run_deletes_nothing(cfn: FakeCloudFormation, world: AwsGaps, source: Source) -> None:
     orphan = make_clone(cfn, world, source)
+    cfn.forget_stack()
 
     result = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE, dry_run=True)
 
@@ -81,6 +90,7 @@ def test_scheduled_function_sweeps_with_its_settings(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     orphan = make_clone(cfn, world, source)
+    cfn.forget_stack()
     monkeypatch.setenv("SWEEP_GRACE", "PT0S")
 
     summary = maintenance.handler({}, LambdaContext(function_name="aurora-clone-pool"))
@@ -98,6 +108,7 @@ def test_cli_list_shows_clones_and_sweep_dry_run_names_orphans(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, capsys: pytest.CaptureFixture[str]
 ) -> None:
     orphan = make_clone(cfn, world, source)
+    cfn.forget_stack()
 
     assert cli_main(["list"]) == 0
     listing = capsys.readouterr().out
@@ -119,6 +130,7 @@ def test_clone_its_live_stack_does_not_name_is_swept_unless_a_pending_request_ow
     unnamed = make_clone(alive, world, source)
     pending = alive.send(alive.event("Create", {"SourceClusterId": source.identifier}, logical_id="Other"))
     (still_making,) = cluster_ids() - {source.identifier, unnamed}
+    settle(alive, None, "UPDATE_COMPLETE")  # between operations: the resource names no clone
 
     result = sweep_runner.run_sweep(RdsGateway(), datetime.now(UTC), grace=NO_GRACE)
     world.settle()

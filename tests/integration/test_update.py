@@ -111,17 +111,17 @@ def test_update_of_source_replaces_clone_and_cleanup_delete_removes_old(
 def test_update_replacing_with_same_explicit_cluster_id_fails_and_creates_nothing(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source
 ) -> None:
-    old = {"SourceClusterId": source.identifier, "ClusterId": "qa-fixed"}
+    old = {"SourceClusterId": source.identifier, "ClusterId": "aurora-clone-qa-fixed"}
     converge(cfn, world, cfn.event("Create", old))
     make_source(world, "staging-db")
     before = cluster_ids()
     new = {**old, "SourceClusterId": "staging-db"}
 
-    answer = converge(cfn, world, cfn.event("Update", new, physical_id="qa-fixed", old_properties=old))
+    answer = converge(cfn, world, cfn.event("Update", new, physical_id="aurora-clone-qa-fixed", old_properties=old))
 
     assert answer["Status"] == "FAILED"
-    assert "ClusterId" in answer["Reason"] and "qa-fixed" in answer["Reason"]
-    assert answer["PhysicalResourceId"] == "qa-fixed"
+    assert "ClusterId" in answer["Reason"] and "aurora-clone-qa-fixed" in answer["Reason"]
+    assert answer["PhysicalResourceId"] == "aurora-clone-qa-fixed"
     assert cluster_ids() == before
 
 
@@ -130,12 +130,14 @@ def test_update_with_new_explicit_cluster_id_replaces_under_that_name(
 ) -> None:
     clone_id, old = clone
     answer = converge(
-        cfn, world, cfn.event("Update", {**old, "ClusterId": "qa-renamed"}, physical_id=clone_id, old_properties=old)
+        cfn,
+        world,
+        cfn.event("Update", {**old, "ClusterId": "aurora-clone-qa-renamed"}, physical_id=clone_id, old_properties=old),
     )
 
     assert answer["Status"] == "SUCCESS"
-    assert answer["PhysicalResourceId"] == "qa-renamed"
-    assert {"qa-renamed-1"} <= instance_ids()
+    assert answer["PhysicalResourceId"] == "aurora-clone-qa-renamed"
+    assert {"aurora-clone-qa-renamed-1"} <= instance_ids()
 
 
 def test_failed_replacement_deletes_the_new_clone_and_answers_with_old_id(

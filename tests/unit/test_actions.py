@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from typing import Any, cast
 
 import pytest
 
-from aurora_clone.actions import ActionExecutor
+from aurora_clone.actions import ActionExecutor, NotRecordedError
 from aurora_clone.clone_state import BACKTRACKED_TO_TAG, ClusterView, InstanceView
 from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE
 from aurora_clone.rds import RdsError, RdsGateway
@@ -23,6 +24,8 @@ from aurora_clone.readiness import (
     ModifyInstance,
     Wait,
 )
+from aurora_clone.request_record import MadeRecord
+from aurora_clone.request_store import RequestStore
 
 OURS = {MANAGED_BY_TAG: MANAGED_BY_VALUE}
 CLUSTER = ClusterView(
@@ -61,8 +64,32 @@ class RecordingRds:
         return call
 
 
-def executor(rds: RecordingRds) -> ActionExecutor:
-    return ActionExecutor(cast(RdsGateway, rds))
+class MemoryLedger:
+    """The ledger part of the request table, in memory: what the tool made."""
+
+    def __init__(self, *records: MadeRecord) -> None:
+        self.records = {record.cluster_id: record for record in records}
+
+    def made(self, cluster_id: str) -> MadeRecord | None:
+        return self.records.get(cluster_id.lower())
+
+    def record_instance(self, cluster_id: str, instance_id: str) -> bool:
+        record = self.records.get(cluster_id.lower())
+        if record is None:
+            return False
+        self.records[record.cluster_id] = dataclasses.replace(record, instances=record.instances | {instance_id})
+        return True
+
+    def forget_made(self, cluster_id: str) -> None:
+        self.records.pop(cluster_id.lower(), None)
+
+
+def made_clone_1() -> MemoryLedger:
+    return MemoryLedger(MadeRecord("clone-1", "clone", request="t", instances=frozenset({"clone-1-1"})))
+
+
+def executor(rds: RecordingRds, ledger: MemoryLedger | None = None) -> ActionExecutor:
+    return ActionExecutor(cast(RdsGateway, rds), cast(RequestStore, ledger or made_clone_1()))
 
 
 def test_every_kind_of_action_is_covered_here() -> None:
@@ -126,3 +153,31 @@ def test_tear_down_deletes_instances_first_and_leaves_protected_clusters_alone()
     protected = RecordingRds()
     kept = executor(protected).tear_down(ClusterView("clone-1", "available", "aurora-mysql", deletion_protection=True))
     assert isinstance(kept, Broken) and protected.calls == []
+
+
+@pytest.mark.parametrize("kind", sorted(kind.__name__ for kind in ONE_OF_EACH))
+def test_no_action_reaches_a_cluster_the_ledger_does_not_name(kind: str) -> None:
+    (action,) = [action for action in ONE_OF_EACH.values() if type(action).__name__ == kind]
+    rds = RecordingRds()
+    with pytest.raises(NotRecordedError, match="no record of making it"):
+        executor(rds, MemoryLedger()).run(action, CLUSTER)  # tagged as ours, never recorded
+    assert rds.calls == []
+
+
+@pytest.mark.parametrize("action", [DeleteInstance("clone-1-9"), ModifyInstance("clone-1-9", "db.r6g.xlarge")])
+def test_an_instance_the_tool_did_not_create_is_left_alone(action: Action) -> None:
+    rds = RecordingRds()
+    with pytest.raises(NotRecordedError, match="clone-1-9"):
+        executor(rds).run(action, CLUSTER)
+    assert rds.calls == []
+
+
+def test_an_instance_is_recorded_before_it_is_created_and_a_deleted_cluster_leaves_the_ledger() -> None:
+    ledger = made_clone_1()
+    rds = RecordingRds()
+    executor(rds, ledger).run(CreateInstance("clone-1-2", "db.r6g.large", None), CLUSTER)
+    made = ledger.made("clone-1")
+    assert made is not None and "clone-1-2" in made.instances
+
+    executor(rds, ledger).run(DeleteCluster("clone-1"), CLUSTER)
+    assert ledger.made("clone-1") is None

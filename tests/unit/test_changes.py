@@ -303,27 +303,49 @@ def test_resolve_no_writer_explicit_class_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("wanted", "actual", "add", "remove"),
+    ("wanted", "actual", "previous", "add", "remove"),
     [
-        pytest.param({"team": "qa"}, {}, {"team": "qa"}, (), id="added"),
-        pytest.param({"team": "qa"}, {"team": "dev"}, {"team": "qa"}, (), id="overwritten"),
-        pytest.param({}, {"old": "x"}, {}, ("old",), id="removed"),
-        pytest.param({"b": "1"}, {"c": "2", "a": "3", "b": "1"}, {}, ("a", "c"), id="removed-sorted-kept-untouched"),
-        pytest.param({"team": "qa"}, {"team": "qa"}, {}, (), id="unchanged"),
-        pytest.param({}, dict(OWNER_TAGS), {}, (), id="ownership-tags-kept"),
+        pytest.param({"team": "qa"}, {}, {}, {"team": "qa"}, (), id="added"),
+        pytest.param({"team": "qa"}, {"team": "dev"}, {"team": "dev"}, {"team": "qa"}, (), id="overwritten"),
+        pytest.param({}, {"old": "x"}, {"old": "x"}, {}, ("old",), id="removed"),
+        pytest.param(
+            {"b": "1"},
+            {"c": "2", "a": "3", "b": "1"},
+            {"a": "3", "c": "2"},
+            {},
+            ("a", "c"),
+            id="removed-sorted-kept-untouched",
+        ),
+        pytest.param({"team": "qa"}, {"team": "qa"}, {"team": "qa"}, {}, (), id="unchanged"),
+        pytest.param({}, dict(OWNER_TAGS), {}, {}, (), id="ownership-tags-kept"),
         pytest.param(
             {"team": "qa"},
             {**OWNER_TAGS, "team": "dev", "old": "x"},
+            {"team": "dev", "old": "x"},
             {"team": "qa"},
             ("old",),
             id="ownership-tags-kept-among-edits",
         ),
+        pytest.param({}, {"aurora-clone-retain": "true"}, {}, {}, (), id="retain-set-by-hand-kept"),
+        pytest.param({"team": "qa"}, {"team": "qa", "cost": "x"}, {"team": "qa"}, {}, (), id="hand-set-tag-kept"),
+        pytest.param(
+            {},
+            {"aurora-clone-retain": "true"},
+            {"aurora-clone-retain": "true"},
+            {},
+            ("aurora-clone-retain",),
+            id="retain-the-template-set-and-dropped-removed",
+        ),
     ],
 )
 def test_tag_changes_edits_computed(
-    wanted: dict[str, str], actual: dict[str, str], add: dict[str, str], remove: tuple[str, ...]
+    wanted: dict[str, str],
+    actual: dict[str, str],
+    previous: dict[str, str],
+    add: dict[str, str],
+    remove: tuple[str, ...],
 ) -> None:
-    changes = tag_changes(wanted, actual)
+    changes = tag_changes(wanted, actual, previous)
 
     assert changes.add == add
     assert changes.remove == remove

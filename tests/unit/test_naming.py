@@ -69,7 +69,14 @@ def test_derive_cluster_id_documented_example_matches() -> None:
     # Lower-cased, underscore turned into a hyphen, the token's first 8 characters at the end.
     derived = derive_cluster_id(stack_arn("My_Stack"), "Db", "0123456789ab")
 
-    assert derived == "my-stack-db-01234567"
+    assert derived == "aurora-clone-my-stack-db-01234567"
+
+
+@pytest.mark.parametrize("prefix", ["aurora-clone-", "ci-", "qa-team-clones-"])
+def test_derive_cluster_id_always_starts_with_the_prefix(prefix: str) -> None:
+    for stack in ("My_Stack", "1-starts-with-a-digit", "x" * 90, "---"):
+        derived = derive_cluster_id(stack_arn(stack), "Db" * 40, "0123456789ab", prefix)
+        assert derived.startswith(prefix) and is_valid_identifier(derived) and len(derived) <= 63 - 4
 
 
 def test_derive_cluster_id_same_request_same_id() -> None:

@@ -6,7 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, TAG_PREFIX
+from aurora_clone.ownership import LOGICAL_ID_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, STACK_ID_TAG, TAG_PREFIX
+from aurora_clone.request_record import MadeRecord
 from aurora_clone.timespec import parse_timestamp
 
 # Written on every pool copy: the cluster it is a full copy of, and when its data was taken.
@@ -125,3 +126,57 @@ class Snapshot:
             and cluster.identifier.lower() != wanted
         ]
         return tuple(sorted(copies, key=lambda cluster: (-cluster.data_time.timestamp(), cluster.identifier)))
+
+
+def recorded_as_tagged(cluster: ClusterFacts, made: MadeRecord | None) -> bool:
+    """True when the tool's own record of ``cluster`` says what its tags say: a pool copy of the source its
+    copy-of tag names, or the clone of the stack and logical id its tags name."""
+    if made is None:
+        return False
+    if cluster.copy_of:
+        return made.is_copy_of(cluster.copy_of)
+    return made.is_clone_of(cluster.tags.get(STACK_ID_TAG, ""), cluster.tags.get(LOGICAL_ID_TAG, ""))
+
+
+@dataclass(frozen=True)
+class TrustedSnapshot:
+    """A snapshot in which only the clusters the tool's record names keep its tags, and those it does not.
+
+    ``forged``: clusters carrying this tool's managed-by tag that the tool has no matching record of (tagged
+    by someone else, or made before the record existed). In ``snapshot`` they carry none of the tool's tags,
+    so every decision taken from it (clone sources, copies, the sweep) treats them as anyone's cluster.
+    """
+
+    snapshot: Snapshot
+    forged: tuple[str, ...] = ()
+
+
+def trusted(snapshot: Snapshot, records: Mapping[str, MadeRecord]) -> TrustedSnapshot:
+    """``snapshot`` with the tool's tags kept only where ``records`` (by lower-case identifier) agree.
+
+    >>> from datetime import UTC
+    >>> tags = {MANAGED_BY_TAG: MANAGED_BY_VALUE, COPY_OF_TAG: "prod-db"}
+    >>> when = datetime(2026, 11, 22, tzinfo=UTC)
+    >>> prod = ClusterFacts("prod-db", "available", "aurora-postgresql", None, when, tags)
+    >>> copy = ClusterFacts("aurora-clone-prod-db-copy-1", "available", "aurora-postgresql", None, when, tags)
+    >>> seen = trusted(Snapshot((prod, copy)), {copy.identifier: MadeRecord(copy.identifier, "copy", source="prod-db")})
+    >>> seen.forged, [c.identifier for c in seen.snapshot.copies_of("prod-db")]
+    (('prod-db',), ['aurora-clone-prod-db-copy-1'])
+    """
+    kept: list[ClusterFacts] = []
+    forged: list[str] = []
+    for cluster in snapshot:
+        if cluster.made_by_tool and not recorded_as_tagged(cluster, records.get(cluster.identifier.lower())):
+            forged.append(cluster.identifier)
+            untagged = {key: value for key, value in cluster.tags.items() if not key.startswith(TAG_PREFIX)}
+            cluster = ClusterFacts(
+                cluster.identifier,
+                cluster.status,
+                cluster.engine,
+                cluster.clone_group_id,
+                cluster.created,
+                untagged,
+                cluster.instance_count,
+            )
+        kept.append(cluster)
+    return TrustedSnapshot(Snapshot(tuple(kept)), tuple(forged))
