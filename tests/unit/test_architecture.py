@@ -41,6 +41,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
                 "pool.plan",
                 "pool.select",
                 "pool.slots",
+                "pool.warm",
                 "properties",
                 "readiness",
                 "request_record",

@@ -2,7 +2,8 @@
 
 The scheduled function and the CLI gather a snapshot, call :func:`plan_pool` and carry the plan out
 without waiting for copies to finish. A copy still being made counts as the slots it will bring, so a
-second run from the same state (or one that overlaps the first) creates nothing more.
+second run from the same state (or one that overlaps the first) creates nothing more. Warm clones still to
+make (``aurora_clone.pool.warm``) count on top of spareSlots: the copies bring the slots they wait for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aurora_clone.naming import is_valid_identifier
 from aurora_clone.pool.model import ClusterFacts, Snapshot
 from aurora_clone.pool.select import DEFAULT_MAX_COPY_AGE, is_fresh, obsolete_copies
 from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, slots_used
+from aurora_clone.pool.warm import WarmShape, parse_warm_shapes, warm_reserve
 from aurora_clone.timespec import format_duration, format_timestamp, parse_duration
 
 # Statuses RDS leaves for 'available' by itself: a copy in one of them will bring its free slots.
@@ -34,7 +36,7 @@ ON_THE_WAY_STATUSES = frozenset(
     }
 )
 
-_POOL_FIELDS = {"source", "spareSlots", "maxCopyAge", "dryRun", "maxNewCopiesPerRun"}
+_POOL_FIELDS = {"source", "spareSlots", "maxCopyAge", "dryRun", "maxNewCopiesPerRun", "warm"}
 # Every spare slot past the source's own 15 is a full copy of the source, billed in full. 60 slots is four
 # copies' worth: room for a large team, while a typo (300, 3000) cannot order tens of copies of production.
 MAX_SPARE_SLOTS = 60
@@ -46,7 +48,8 @@ MAX_NEW_COPIES_PER_RUN = 10
 
 @dataclass(frozen=True)
 class PoolPolicy:
-    """One pool: keep ``spare_slots`` clone slots free over ``source_id`` and its fresh copies."""
+    """One pool: keep ``spare_slots`` clone slots free over ``source_id`` and its fresh copies, and the
+    ``warm`` shapes' warm clones made."""
 
     source_id: str
     spare_slots: int
@@ -54,6 +57,7 @@ class PoolPolicy:
     dry_run: bool = False
     slot_limit: int = CLONE_SLOT_LIMIT
     max_new_copies_per_run: int = DEFAULT_MAX_NEW_COPIES_PER_RUN
+    warm: tuple[WarmShape, ...] = ()
 
     def __post_init__(self) -> None:
         if self.spare_slots < 0:
@@ -64,6 +68,9 @@ class PoolPolicy:
             raise ValueError(f"max_copy_age must be positive, got {self.max_copy_age}.")
         if self.slot_limit < 1:
             raise ValueError(f"slot_limit must be at least 1, got {self.slot_limit}.")
+        names = [shape.name for shape in self.warm]
+        if len(set(names)) < len(names):
+            raise ValueError(f"warm shapes must have distinct names, got {', '.join(names)}.")
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,11 @@ class PoolConfigError(ValueError):
         super().__init__("Invalid pool configuration: " + " ".join(problems))
 
 
-def plan_pool(policy: PoolPolicy, snapshot: Snapshot, now: datetime) -> PoolPlan:
+def plan_pool(policy: PoolPolicy, snapshot: Snapshot, now: datetime, warm_wanted: int = 0) -> PoolPlan:
     """Copies to create so the free slots reach the target, and obsolete copies to delete.
+
+    The target is spareSlots; with ``warm_wanted`` warm clones still to make (``WarmPlan.wanted``) it is
+    those on top of the slots warm clones never take (spareSlots, and at least one).
 
     >>> from datetime import UTC
     >>> now = datetime(2026, 11, 22, 10, tzinfo=UTC)
@@ -105,42 +115,29 @@ def plan_pool(policy: PoolPolicy, snapshot: Snapshot, now: datetime) -> PoolPlan
     >>> plan.free_slots, plan.copies_to_create
     (15, 2)
     """
+    if warm_wanted < 0:
+        raise ValueError(f"warm_wanted must be 0 or more, got {warm_wanted}.")
     limit = policy.slot_limit
     source = snapshot.get(policy.source_id)
     copies = [copy for copy in snapshot.copies_of(policy.source_id) if copy.is_live]
     findings: list[str] = []
-    free_now = 0
-    on_the_way = 0
-    to_finish: list[str] = []
     if source is not None:
         findings.append(_describe("Source", source, snapshot, limit, now, data="live"))
-        if source.accepts_clones:
-            free_now += free_slots(source, snapshot, limit)
     for copy in copies:
-        fresh = is_fresh(copy, policy.max_copy_age, now)
         note = ""
-        if not fresh:
+        if not is_fresh(copy, policy.max_copy_age, now):
             fate = "kept while it has live clones" if slots_used(copy, snapshot) else "obsolete"
             note = f"; older than MaxCopyAge {format_duration(policy.max_copy_age)}: {fate}"
         findings.append(_describe("Copy", copy, snapshot, limit, now, note=note))
-        if not fresh:
-            continue
-        if copy.accepts_clones:
-            free_now += free_slots(copy, snapshot, limit)
-        elif copy.status == "available":  # available without an instance: one step from taking clones
-            to_finish.append(copy.identifier)
-            on_the_way += free_slots(copy, snapshot, limit)
-        elif copy.status in ON_THE_WAY_STATUSES:
-            on_the_way += free_slots(copy, snapshot, limit)
+    free_now, on_the_way, to_finish = _count_slots(policy, snapshot, now)
     findings.extend(
         f"Ignored '{cluster.identifier}': tagged as a copy of '{policy.source_id}' but not made by this tool."
         for cluster in snapshot
         if (cluster.copy_of or "").lower() == policy.source_id.lower() and not cluster.made_by_tool
     )
     future = free_now + on_the_way
-    findings.append(
-        f"Free clone slots: {free_now} now, {future} counting copies on the way; target {policy.spare_slots}."
-    )
+    target, target_words = _target(policy.spare_slots, warm_wanted)
+    findings.append(f"Free clone slots: {free_now} now, {future} counting copies on the way; target {target_words}.")
 
     if source is None or source.status != "available":
         blocked = (
@@ -152,25 +149,25 @@ def plan_pool(policy: PoolPolicy, snapshot: Snapshot, now: datetime) -> PoolPlan
         return _plan(policy, free_now, future, 0, (), findings, [f"Do nothing: {blocked}."], copies, ())
 
     actions: list[str] = []
-    deficit = policy.spare_slots - future
+    deficit = target - future
     to_create = math.ceil(deficit / limit) if deficit > 0 else 0
     if to_create > policy.max_new_copies_per_run:
+        lower = "its spareSlots or its warm counts" if warm_wanted else "its spareSlots"
         actions.append(
             f"Create no copy: {to_create} full copies of '{source.identifier}' at once ({future} free slots counting "
-            f"copies on the way, target {policy.spare_slots}) are more than maxNewCopiesPerRun "
+            f"copies on the way, target {target_words}) are more than maxNewCopiesPerRun "
             f'({policy.max_new_copies_per_run}) allows. If that is meant, set "maxNewCopiesPerRun": {to_create} '
-            f"in the pool of '{policy.source_id}'; else lower its spareSlots."
+            f"in the pool of '{policy.source_id}'; else lower {lower}."
         )
         to_create = 0
     elif to_create:
         actions.append(
             f"Create {to_create} full {_copies_word(to_create)} of '{source.identifier}': {future} free slots "
-            f"counting copies on the way, {deficit} below the target of {policy.spare_slots}; each copy brings "
-            f"{limit}."
+            f"counting copies on the way, {deficit} below the target of {target_words}; each copy brings {limit}."
         )
     else:
         actions.append(
-            f"Create no copy: {future} free slots counting copies on the way meet the target of {policy.spare_slots}."
+            f"Create no copy: {future} free slots counting copies on the way meet the target of {target_words}."
         )
     actions.extend(
         f"Add a writer instance to '{identifier}': a copy without an instance cannot be cloned."
@@ -183,7 +180,19 @@ def plan_pool(policy: PoolPolicy, snapshot: Snapshot, now: datetime) -> PoolPlan
         f"MaxCopyAge {format_duration(policy.max_copy_age)}, with no live clones."
         for identifier in to_delete
     )
-    return _plan(policy, free_now, future, to_create, to_delete, findings, actions, copies, tuple(to_finish))
+    return _plan(policy, free_now, future, to_create, to_delete, findings, actions, copies, to_finish)
+
+
+def free_slots_now(policy: PoolPolicy, snapshot: Snapshot, now: datetime) -> int:
+    """The clone slots that can take a clone now (``PoolPlan.free_slots``): the source's while it takes
+    clones, and its fresh copies'. Warm clones share them with stacks (``aurora_clone.pool.warm``).
+
+    >>> from datetime import UTC
+    >>> source = ClusterFacts("prod-db", "available", "aurora-mysql", None, datetime(2026, 1, 1, tzinfo=UTC))
+    >>> free_slots_now(PoolPolicy("prod-db", spare_slots=40), Snapshot((source,)), datetime(2026, 11, 22, tzinfo=UTC))
+    15
+    """
+    return _count_slots(policy, snapshot, now)[0]
 
 
 def parse_pool_config(
@@ -235,8 +244,8 @@ def _parse_pool(number: int, entry: Any, slot_limit: int, problems: list[str]) -
     found = len(problems)
     for name in sorted(set(entry) - _POOL_FIELDS):
         problems.append(
-            f'{label}: unknown field "{name}" (fields are source, spareSlots, maxCopyAge, dryRun and '
-            "maxNewCopiesPerRun, case-sensitive)."
+            f'{label}: unknown field "{name}" (fields are source, spareSlots, maxCopyAge, dryRun, '
+            "maxNewCopiesPerRun and warm, case-sensitive)."
         )
     if source is None:
         problems.append(f"{label}: source is required: the identifier of the DB cluster to keep copies of.")
@@ -273,9 +282,13 @@ def _parse_pool(number: int, entry: Any, slot_limit: int, problems: list[str]) -
     dry_run = entry.get("dryRun", False)
     if not isinstance(dry_run, bool):
         problems.append(f"{label}: dryRun must be true or false, got {_shown(dry_run)}.")
+    warm: tuple[WarmShape, ...] = ()
+    if "warm" in entry:
+        warm, warm_problems = parse_warm_shapes(entry["warm"], source_id, label)
+        problems.extend(warm_problems)
     if source_id is None or spare_slots is None or len(problems) > found:
         return None
-    return PoolPolicy(source_id, spare_slots, max_copy_age, dry_run, slot_limit, max_new)
+    return PoolPolicy(source_id, spare_slots, max_copy_age, dry_run, slot_limit, max_new, warm)
 
 
 def _shown(value: Any) -> str:
@@ -294,6 +307,34 @@ def _describe(
         f"{role} '{cluster.identifier}': {cluster.status}{instances}, age {age}, data {data_time}, "
         f"{used} of {limit} clone slots used, {free_slots(cluster, snapshot, limit)} free{note}."
     )
+
+
+def _count_slots(policy: PoolPolicy, snapshot: Snapshot, now: datetime) -> tuple[int, int, tuple[str, ...]]:
+    """(free now, free on the way, copies to finish) over the source and its fresh live copies."""
+    limit = policy.slot_limit
+    source = snapshot.get(policy.source_id)
+    free_now = free_slots(source, snapshot, limit) if source is not None and source.accepts_clones else 0
+    on_the_way = 0
+    to_finish: list[str] = []
+    for copy in snapshot.copies_of(policy.source_id):
+        if not copy.is_live or not is_fresh(copy, policy.max_copy_age, now):
+            continue
+        if copy.accepts_clones:
+            free_now += free_slots(copy, snapshot, limit)
+        elif copy.status == "available":  # available without an instance: one step from taking clones
+            to_finish.append(copy.identifier)
+            on_the_way += free_slots(copy, snapshot, limit)
+        elif copy.status in ON_THE_WAY_STATUSES:
+            on_the_way += free_slots(copy, snapshot, limit)
+    return free_now, on_the_way, tuple(to_finish)
+
+
+def _target(spare_slots: int, warm_wanted: int) -> tuple[int, str]:
+    """The free slots the copies must reach, and how to say it."""
+    if not warm_wanted:
+        return spare_slots, str(spare_slots)
+    reserve = warm_reserve(spare_slots)
+    return reserve + warm_wanted, f"{reserve + warm_wanted} ({reserve} spare for stacks, {warm_wanted} for warm clones)"
 
 
 def _copies_word(count: int) -> str:
