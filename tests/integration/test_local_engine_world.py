@@ -44,8 +44,10 @@ def handler(event, context):
     ]
     for record in records:
         name = f"{record['messageId']}-{record['attributes']['ApproximateReceiveCount']}.json"
-        with open(os.path.join(directory, name), "w") as file:
+        # Written whole, then renamed: the test reads the directory while invocations still run.
+        with open(os.path.join(directory, name + ".part"), "w") as file:
             json.dump(record, file)
+        os.replace(os.path.join(directory, name + ".part"), os.path.join(directory, name))
         if record["body"] == "fail-batch":
             raise RuntimeError("asked to fail the batch")
         if record["body"] == "fail-item":

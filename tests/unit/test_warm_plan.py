@@ -18,6 +18,7 @@ from aurora_clone.pool.warm import (
     WarmMember,
     WarmPlan,
     WarmShape,
+    parse_warm_shapes,
     plan_warm,
     shape_difference,
     warm_slots_allowed,
@@ -86,10 +87,16 @@ def carried_out(plan: WarmPlan, members: Sequence[WarmMember], minutes: int = 1)
     return kept + made
 
 
-def refused(*entries: Any, source_id: str = SOURCE_ID, **fields: Any) -> list[str]:
-    with pytest.raises(PoolConfigError) as raised:
-        parse_pool_config({"pools": [{"source": source_id, "spareSlots": 5, "warm": list(entries), **fields}]})
-    return raised.value.problems
+def refused(*entries: Any) -> list[str]:
+    shapes, problems = parse_warm_shapes(list(entries), SOURCE_ID, LABEL)
+    assert shapes == () or problems
+    return problems
+
+
+def accepted(*entries: Any) -> tuple[WarmShape, ...]:
+    shapes, problems = parse_warm_shapes(list(entries), SOURCE_ID, LABEL)
+    assert problems == []
+    return shapes
 
 
 def entry(**fields: Any) -> dict[str, Any]:
@@ -100,22 +107,17 @@ def entry(**fields: Any) -> dict[str, Any]:
 
 
 def test_warm_shapes_parsed_with_the_resources_properties() -> None:
-    document = {
-        "pools": [
-            {
-                "source": "Prod-DB",
-                "spareSlots": 5,
-                "warm": [
-                    {"name": "ci", "count": 3, "properties": {"InstanceClass": "db.t4g.medium", "InstanceCount": 2}},
-                    {"name": "qa-2", "count": 1, "maxAge": "P1D"},
-                ],
-            }
-        ]
-    }
+    shapes, problems = parse_warm_shapes(
+        [
+            {"name": "ci", "count": 3, "properties": {"InstanceClass": "db.t4g.medium", "InstanceCount": 2}},
+            {"name": "qa-2", "count": 1, "maxAge": "P1D"},
+        ],
+        "prod-db",
+        "Pool 1 (prod-db)",
+    )
 
-    [policy] = parse_pool_config(document)
-
-    assert policy.warm == (
+    assert problems == []
+    assert shapes == (
         WarmShape(
             "ci", 3, timedelta(hours=12), CloneProperties("prod-db", instance_class="db.t4g.medium", instance_count=2)
         ),
@@ -129,6 +131,16 @@ def test_pool_without_warm_has_no_shapes() -> None:
     assert policy.warm == ()
 
 
+def test_the_pool_document_does_not_take_warm_shapes_until_warm_clones_can_be_claimed() -> None:
+    with pytest.raises(PoolConfigError) as raised:
+        parse_pool_config({"pools": [{"source": SOURCE_ID, "spareSlots": 5, "warm": [entry()]}]})
+
+    assert raised.value.problems == [
+        f'{LABEL}: unknown field "warm" (fields are source, spareSlots, maxCopyAge, dryRun and '
+        "maxNewCopiesPerRun, case-sensitive)."
+    ]
+
+
 @pytest.mark.parametrize(
     "fields",
     [
@@ -140,17 +152,15 @@ def test_pool_without_warm_has_no_shapes() -> None:
     ],
 )
 def test_warm_shape_at_the_limits_accepted(fields: dict[str, Any]) -> None:
-    [policy] = parse_pool_config({"pools": [{"source": SOURCE_ID, "spareSlots": 5, "warm": [fields]}]})
+    shapes = accepted(fields)
 
-    assert [s.name for s in policy.warm] == [fields["name"]]
+    assert [s.name for s in shapes] == [fields["name"]]
 
 
 def test_warm_clones_adding_up_to_the_limit_accepted() -> None:
-    [policy] = parse_pool_config(
-        {"pools": [{"source": SOURCE_ID, "spareSlots": 5, "warm": [entry(count=10), entry(name="qa", count=5)]}]}
-    )
+    shapes = accepted(entry(count=10), entry(name="qa", count=5))
 
-    assert sum(s.count for s in policy.warm) == MAX_WARM_CLONES_PER_POOL
+    assert sum(s.count for s in shapes) == MAX_WARM_CLONES_PER_POOL
 
 
 @pytest.mark.parametrize(
@@ -249,10 +259,9 @@ def test_warm_shape_invalid_refused_naming_pool_shape_and_field(entries: list[An
 
 
 def test_warm_not_a_list_refused() -> None:
-    with pytest.raises(PoolConfigError) as raised:
-        parse_pool_config({"pools": [{"source": SOURCE_ID, "spareSlots": 5, "warm": {"name": "ci"}}]})
+    _, problems = parse_warm_shapes({"name": "ci"}, SOURCE_ID, LABEL)
 
-    assert raised.value.problems == [
+    assert problems == [
         f'{LABEL}: warm must be a list of warm shapes such as [{{"name": "ci", "count": 2}}], got {{"name": "ci"}}.'
     ]
 
@@ -289,26 +298,18 @@ def test_every_property_that_is_not_slow_refused(name: str) -> None:
 
 
 def test_every_problem_reported_at_once() -> None:
-    document = {
-        "pools": [
-            {
-                "source": "1-db",
-                "spareSlots": 5,
-                "warm": [
-                    {"name": "ci", "count": 0, "maxAge": "P9D", "properties": {"Tags": [], "InstanceCount": 0}},
-                    {"name": "ci", "count": 15},
-                    {"count": 1, "colour": "red"},
-                ],
-            },
-            {"source": SOURCE_ID, "spareSlots": 5, "warmth": []},
-        ]
-    }
+    # A pool whose own source is invalid (None): its shapes are still checked, against a stand-in source.
+    _, problems = parse_warm_shapes(
+        [
+            {"name": "ci", "count": 0, "maxAge": "P9D", "properties": {"Tags": [], "InstanceCount": 0}},
+            {"name": "ci", "count": 15},
+            {"count": 1, "colour": "red"},
+        ],
+        None,
+        "Pool 1",
+    )
 
-    with pytest.raises(PoolConfigError) as raised:
-        parse_pool_config(document)
-
-    assert raised.value.problems == [
-        'Pool 1: source "1-db" is not a DB cluster identifier.',
+    assert problems == [
         'Pool 1: warm "ci": count must be a whole number from 1 to 15, got 0.',
         'Pool 1: warm "ci": maxAge "P9D" is more than P7D: a warm clone keeps the data of the moment it was made, '
         "and its instance is billed all the while it waits.",
@@ -319,8 +320,6 @@ def test_every_problem_reported_at_once() -> None:
         "Pool 1: warm 3: name is required: the name stacks claim this shape's warm clones by, such as ci.",
         "Pool 1: the warm shapes keep 16 warm clones; at most 15 per pool: each warm clone holds a clone slot and, "
         "unlike a spare slot, an instance billed by the hour.",
-        f'Pool 2 ({SOURCE_ID}): unknown field "warmth" (fields are source, spareSlots, maxCopyAge, dryRun, '
-        "maxNewCopiesPerRun and warm, case-sensitive).",
     ]
 
 

@@ -5,6 +5,9 @@ Warm clones and stacks share clone slots, and stacks come first: a warm clone is
 beyond the pool's spareSlots, and never into the last free slot even when spareSlots is 0. The copy plan
 counts the warm clones still to make on top of those reserved slots, so copies bring the slots they wait for.
 
+Not yet in the pool document: ``parse_pool_config`` refuses a ``warm`` field until the runner makes warm
+clones and a Create can claim them; ``parse_warm_shapes`` is what it will call.
+
 Everything here is pure. The runner reads the tool's ledger records of warm clones not yet claimed, joins
 them with the snapshot into :class:`WarmMember`, and plans both sides::
 
