@@ -14,6 +14,9 @@ REQUEST_TAG = "aurora-clone:request"
 SOURCE_TAG = "aurora-clone:source-cluster"  # the SourceClusterId asked for
 CLONED_FROM_TAG = "aurora-clone:cloned-from"  # the cluster actually cloned: the source or one of its copies
 FULL_COPY_TAG = "aurora-clone:full-copy"  # "true" when the resource had to be made a full copy
+# A warm clone the pool keeps ready: the name of its warm shape. Claimed, it carries FROM_WARM_POOL_TAG instead.
+WARM_POOL_TAG = "aurora-clone:warm-pool"
+FROM_WARM_POOL_TAG = "aurora-clone:from-warm-pool"
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ class UnansweredClone:
     made_at: float = field(default=0.0)
 
 
-MadeFor = Literal["clone", "copy"]
+MadeFor = Literal["clone", "copy", "warm"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,9 @@ class MadeRecord:
 
     Tags are the visible mark and what IAM reads, but anyone allowed to tag can write them: this record is
     the proof. ``made_for``: a stack's clone (``stack_id``, ``logical_id``, the ``request`` token that made
-    it) or a pool ``copy`` of ``source``. ``instances``: the instances the tool created in it.
+    it), a pool ``copy`` of ``source``, or a ``warm`` clone of ``source`` the pool keeps ready in the warm
+    ``shape`` (its slow properties as written, JSON, in ``shape_properties``) until a stack claims it, which
+    turns the record into the stack's clone. ``instances``: the instances the tool created in it.
     """
 
     cluster_id: str
@@ -96,6 +98,8 @@ class MadeRecord:
     source: str = ""
     made_at: float = 0.0
     instances: frozenset[str] = frozenset()
+    shape: str = ""
+    shape_properties: str = ""
 
     def is_clone_of(self, stack_id: str, logical_id: str) -> bool:
         """True when a resource ``logical_id`` of stack ``stack_id`` made the cluster."""
@@ -103,3 +107,7 @@ class MadeRecord:
 
     def is_copy_of(self, source_id: str) -> bool:
         return self.made_for == "copy" and self.source.lower() == source_id.lower()
+
+    def is_warm_of(self, source_id: str, shape: str) -> bool:
+        """True for an unclaimed warm clone of ``source_id`` in the warm shape ``shape``."""
+        return self.made_for == "warm" and self.source.lower() == source_id.lower() and self.shape == shape

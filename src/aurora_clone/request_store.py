@@ -206,7 +206,7 @@ class RequestStore:
             "made_for": _s(made.made_for),
             "made_at": _n(int(made.made_at)),
         }
-        for name in ("request", "stack_id", "logical_id", "source"):
+        for name in ("request", "stack_id", "logical_id", "source", "shape", "shape_properties"):
             if getattr(made, name):
                 item[name] = _s(getattr(made, name))
         if made.instances:
@@ -260,6 +260,30 @@ class RequestStore:
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#instances": "instances"},
             ExpressionAttributeValues={":instance": {"SS": [instance_id.lower()]}},
+        )
+
+    def claim_warm(self, cluster_id: str, shape: str, claim: MadeRecord) -> bool:
+        """Make the unclaimed warm clone ``cluster_id`` of ``shape`` the stack's clone ``claim`` describes, in one
+        conditional write: of two requests claiming it, one gets it. True also when this very request claimed
+        it before (a re-delivery); False when it is not, or no longer, a warm clone of that shape."""
+        return self._conditional(
+            "update_item",
+            Key=_key(_made_pk(cluster_id), "made"),
+            UpdateExpression=(
+                "SET made_for = :clone, #request = :request, stack_id = :stack, logical_id = :logical, "
+                "claimed_at = :now"
+            ),
+            ConditionExpression="(made_for = :warm AND shape = :shape) OR (made_for = :clone AND #request = :request)",
+            ExpressionAttributeNames={"#request": "request"},
+            ExpressionAttributeValues={
+                ":clone": _s("clone"),
+                ":warm": _s("warm"),
+                ":shape": _s(shape),
+                ":request": _s(claim.request),
+                ":stack": _s(claim.stack_id),
+                ":logical": _s(claim.logical_id),
+                ":now": _n(int(claim.made_at)),
+            },
         )
 
     def forget_made(self, cluster_id: str) -> None:
@@ -364,13 +388,15 @@ def _made_record(item: Mapping[str, Any]) -> MadeRecord:
     made_for = item["made_for"]["S"]
     return MadeRecord(
         cluster_id=item["pk"]["S"].removeprefix("made#"),
-        made_for="copy" if made_for == "copy" else "clone",
+        made_for="copy" if made_for == "copy" else "warm" if made_for == "warm" else "clone",
         request=item.get("request", {}).get("S", ""),
         stack_id=item.get("stack_id", {}).get("S", ""),
         logical_id=item.get("logical_id", {}).get("S", ""),
         source=item.get("source", {}).get("S", ""),
         made_at=float(item.get("made_at", {}).get("N", "0")),
         instances=frozenset(item.get("instances", {}).get("SS", [])),
+        shape=item.get("shape", {}).get("S", ""),
+        shape_properties=item.get("shape_properties", {}).get("S", ""),
     )
 
 

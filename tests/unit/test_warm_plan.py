@@ -131,13 +131,16 @@ def test_pool_without_warm_has_no_shapes() -> None:
     assert policy.warm == ()
 
 
-def test_the_pool_document_does_not_take_warm_shapes_until_warm_clones_can_be_claimed() -> None:
+def test_the_pool_document_takes_warm_shapes_and_reports_their_problems_with_the_pools() -> None:
+    [policy] = parse_pool_config({"pools": [{"source": "Prod-DB", "spareSlots": 5, "warm": [entry()]}]})
     with pytest.raises(PoolConfigError) as raised:
-        parse_pool_config({"pools": [{"source": SOURCE_ID, "spareSlots": 5, "warm": [entry()]}]})
+        parse_pool_config({"pools": [{"source": SOURCE_ID, "spareSlots": 5, "warm": [entry(count=0)], "warmth": 1}]})
 
+    assert policy.warm == (WarmShape("ci", 3, DEFAULT_WARM_MAX_AGE, CloneProperties("prod-db")),)
     assert raised.value.problems == [
-        f'{LABEL}: unknown field "warm" (fields are source, spareSlots, maxCopyAge, dryRun and '
-        "maxNewCopiesPerRun, case-sensitive)."
+        f'{LABEL}: unknown field "warmth" (fields are source, spareSlots, maxCopyAge, dryRun, '
+        "maxNewCopiesPerRun and warm, case-sensitive).",
+        f"{CI}: count must be a whole number from 1 to 15, got 0.",
     ]
 
 

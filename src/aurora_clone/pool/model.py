@@ -6,7 +6,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aurora_clone.ownership import LOGICAL_ID_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, STACK_ID_TAG, TAG_PREFIX
+from aurora_clone.ownership import (
+    LOGICAL_ID_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    SOURCE_TAG,
+    STACK_ID_TAG,
+    TAG_PREFIX,
+    WARM_POOL_TAG,
+)
 from aurora_clone.request_record import MadeRecord
 from aurora_clone.timespec import parse_timestamp
 
@@ -59,6 +67,11 @@ class ClusterFacts:
     def copy_of(self) -> str | None:
         """The source this cluster is a pool copy of, or None when it is not tagged as one."""
         return self.tags.get(COPY_OF_TAG) or None
+
+    @property
+    def warm_pool(self) -> str | None:
+        """The warm shape this unclaimed warm clone was made in, or None when it is not one."""
+        return self.tags.get(WARM_POOL_TAG) or None
 
     @property
     def made_by_tool(self) -> bool:
@@ -127,12 +140,28 @@ class Snapshot:
         ]
         return tuple(sorted(copies, key=lambda cluster: (-cluster.data_time.timestamp(), cluster.identifier)))
 
+    def warm_clones_of(self, source_id: str) -> tuple[ClusterFacts, ...]:
+        """Unclaimed warm clones of ``source_id`` made by this tool, in any status, by identifier."""
+        wanted = source_id.lower()
+        return tuple(
+            sorted(
+                (
+                    cluster
+                    for cluster in self.clusters
+                    if cluster.made_by_tool and cluster.warm_pool and cluster.tags.get(SOURCE_TAG, "").lower() == wanted
+                ),
+                key=lambda cluster: cluster.identifier,
+            )
+        )
+
 
 def recorded_as_tagged(cluster: ClusterFacts, made: MadeRecord | None) -> bool:
     """True when the tool's own record of ``cluster`` says what its tags say: a pool copy of the source its
     copy-of tag names, or the clone of the stack and logical id its tags name."""
     if made is None:
         return False
+    if cluster.warm_pool:
+        return made.is_warm_of(cluster.tags.get(SOURCE_TAG, ""), cluster.warm_pool)
     if cluster.copy_of:
         return made.is_copy_of(cluster.copy_of)
     return made.is_clone_of(cluster.tags.get(STACK_ID_TAG, ""), cluster.tags.get(LOGICAL_ID_TAG, ""))

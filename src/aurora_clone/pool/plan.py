@@ -19,7 +19,7 @@ from aurora_clone.naming import is_valid_identifier
 from aurora_clone.pool.model import ClusterFacts, Snapshot
 from aurora_clone.pool.select import DEFAULT_MAX_COPY_AGE, is_fresh, obsolete_copies
 from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, slots_used
-from aurora_clone.pool.warm import WarmShape, warm_reserve
+from aurora_clone.pool.warm import WarmShape, parse_warm_shapes, warm_reserve
 from aurora_clone.timespec import format_duration, format_timestamp, parse_duration
 
 # Statuses RDS leaves for 'available' by itself: a copy in one of them will bring its free slots.
@@ -36,7 +36,7 @@ ON_THE_WAY_STATUSES = frozenset(
     }
 )
 
-_POOL_FIELDS = {"source", "spareSlots", "maxCopyAge", "dryRun", "maxNewCopiesPerRun"}
+_POOL_FIELDS = {"source", "spareSlots", "maxCopyAge", "dryRun", "maxNewCopiesPerRun", "warm"}
 # Every spare slot past the source's own 15 is a full copy of the source, billed in full. 60 slots is four
 # copies' worth: room for a large team, while a typo (300, 3000) cannot order tens of copies of production.
 MAX_SPARE_SLOTS = 60
@@ -244,8 +244,8 @@ def _parse_pool(number: int, entry: Any, slot_limit: int, problems: list[str]) -
     found = len(problems)
     for name in sorted(set(entry) - _POOL_FIELDS):
         problems.append(
-            f'{label}: unknown field "{name}" (fields are source, spareSlots, maxCopyAge, dryRun and '
-            "maxNewCopiesPerRun, case-sensitive)."
+            f'{label}: unknown field "{name}" (fields are source, spareSlots, maxCopyAge, dryRun, '
+            "maxNewCopiesPerRun and warm, case-sensitive)."
         )
     if source is None:
         problems.append(f"{label}: source is required: the identifier of the DB cluster to keep copies of.")
@@ -282,9 +282,13 @@ def _parse_pool(number: int, entry: Any, slot_limit: int, problems: list[str]) -
     dry_run = entry.get("dryRun", False)
     if not isinstance(dry_run, bool):
         problems.append(f"{label}: dryRun must be true or false, got {_shown(dry_run)}.")
+    warm: tuple[WarmShape, ...] = ()
+    if "warm" in entry:
+        warm, warm_problems = parse_warm_shapes(entry["warm"], source_id, label)
+        problems.extend(warm_problems)
     if source_id is None or spare_slots is None or len(problems) > found:
         return None
-    return PoolPolicy(source_id, spare_slots, max_copy_age, dry_run, slot_limit, max_new)
+    return PoolPolicy(source_id, spare_slots, max_copy_age, dry_run, slot_limit, max_new, warm)
 
 
 def _shown(value: Any) -> str:

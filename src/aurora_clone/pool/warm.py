@@ -5,9 +5,6 @@ Warm clones and stacks share clone slots, and stacks come first: a warm clone is
 beyond the pool's spareSlots, and never into the last free slot even when spareSlots is 0. The copy plan
 counts the warm clones still to make on top of those reserved slots, so copies bring the slots they wait for.
 
-Not yet in the pool document: ``parse_pool_config`` refuses a ``warm`` field until the runner makes warm
-clones and a Create can claim them; ``parse_warm_shapes`` is what it will call.
-
 Everything here is pure. The runner reads the tool's ledger records of warm clones not yet claimed, joins
 them with the snapshot into :class:`WarmMember`, and plans both sides::
 
@@ -159,6 +156,91 @@ def shape_difference(shape: WarmShape, wanted: CloneProperties) -> tuple[str, ..
                 f"{name} is {_value(asked, unset)} here, but warm pool '{shape.name}' keeps {_kept(kept, unset)}."
             )
     return tuple(differences)
+
+
+def shape_written(shape: WarmShape) -> dict[str, Any]:
+    """The shape's slow properties as a template writes them, those set only: what the ledger keeps of each
+    warm clone, so a claim compares with what was made, whatever the pool document says by then.
+
+    >>> shape_written(WarmShape("ci", 1, DEFAULT_WARM_MAX_AGE, CloneProperties("prod-db", instance_count=2)))
+    {'InstanceCount': 2}
+    """
+    unset = CloneProperties(shape.properties.source_cluster_id)
+    return {
+        name: getattr(shape.properties, field_name)
+        for name, field_name, _ in _SLOW
+        if getattr(shape.properties, field_name) != getattr(unset, field_name)
+    }
+
+
+def recorded_shape(name: str, source_id: str, written: str) -> WarmShape | None:
+    """The shape a warm clone's ledger record names (``shape_written`` as JSON), read back with the resource's
+    rules; None when it cannot be read, and such a warm clone is never claimed.
+
+    >>> recorded_shape("ci", "prod-db", '{"InstanceCount": 2}').properties.instance_count
+    2
+    """
+    try:
+        raw = json.loads(written or "{}")
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= set(WARM_SHAPE_PROPERTIES):
+        return None
+    reading = read_properties({"SourceClusterId": source_id, **raw})
+    if reading.properties is None or reading.problems:
+        return None
+    return WarmShape(name, 1, DEFAULT_WARM_MAX_AGE, reading.properties)
+
+
+@dataclass(frozen=True)
+class WarmCandidate:
+    """An unclaimed warm clone a Create might take: its recorded ``shape`` (None when unreadable), whether it
+    is ``ready`` (available, every instance available) and when its data was taken."""
+
+    cluster_id: str
+    shape: WarmShape | None
+    ready: bool
+    data_time: datetime
+
+
+@dataclass(frozen=True)
+class WarmChoice:
+    """The warm clones a Create may claim, freshest data first (tried in turn: another request may take one
+    first), or none and ``why`` in words for the request's status."""
+
+    cluster_ids: tuple[str, ...]
+    why: str
+
+
+def choose_warm_clones(pool: str, candidates: Sequence[WarmCandidate], wanted: CloneProperties) -> WarmChoice:
+    """Of ``candidates`` (the source's unclaimed warm clones of the shape named ``pool``), those ``wanted`` can
+    claim: ready, and the same on every slow property. ``WarmPool`` is a preference: none is not a failure.
+
+    >>> from datetime import UTC
+    >>> ci = WarmShape("ci", 1, DEFAULT_WARM_MAX_AGE, CloneProperties("prod-db"))
+    >>> when = datetime(2026, 11, 22, tzinfo=UTC)
+    >>> choose_warm_clones("ci", [WarmCandidate("w-1", ci, True, when)], CloneProperties("prod-db", port=6543)).why
+    "WarmPool 'ci' not used: Port is 6543 here, but warm pool 'ci' keeps it unset (the source's)."
+    """
+    if not candidates:
+        return WarmChoice((), f"WarmPool '{pool}' has no warm clone of '{wanted.source_identifier}' now")
+    differences: tuple[str, ...] = ()
+    matching: list[WarmCandidate] = []
+    for candidate in candidates:
+        if candidate.shape is None:
+            continue
+        found = shape_difference(candidate.shape, wanted)
+        if found:
+            differences = differences or found
+        else:
+            matching.append(candidate)
+    if not matching:
+        why = " ".join(differences) if differences else "its warm clones' records cannot be read."
+        return WarmChoice((), f"WarmPool '{pool}' not used: {why}")
+    ready = sorted((c for c in matching if c.ready), key=lambda c: (-c.data_time.timestamp(), c.cluster_id))
+    if not ready:
+        return WarmChoice((), f"WarmPool '{pool}' has {len(matching)} matching warm clone(s), none ready yet")
+    return WarmChoice(tuple(c.cluster_id for c in ready), "")
 
 
 def plan_warm(policy: WarmPolicy, members: Sequence[WarmMember], now: datetime, free_now: int) -> WarmPlan:
