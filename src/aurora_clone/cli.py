@@ -45,6 +45,7 @@ from aurora_clone.target import TARGET_CHOICES
 
 if TYPE_CHECKING:
     from aurora_clone.pool.plan import PoolPolicy
+    from aurora_clone.pool_runner import RunResult
     from aurora_clone.request_store import RequestStore
 
 SOURCE_ENGINES = ("aurora-mysql", "aurora-postgresql")
@@ -424,6 +425,7 @@ def _slot_limit(given: int | None) -> int:
 
 def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
     """The source and its copies as a table, with the clone slots each has used and left."""
+    from aurora_clone.ownership import FROM_WARM_POOL_TAG, SOURCE_TAG
     from aurora_clone.pool.slots import free_slots, slots_used
     from aurora_clone.pool_runner import gather
     from aurora_clone.rds import RdsError, RdsGateway
@@ -438,6 +440,7 @@ def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
     source = snapshot.get(source_id)
     members = [(source, "source")] if source is not None else []
     members += [(copy, "copy") for copy in snapshot.copies_of(source_id)]
+    members += [(warm, f"warm {warm.warm_pool}") for warm in snapshot.warm_clones_of(source_id)]
     if not members:
         print(f"No DB cluster '{source_id}' and no copies of it in this account and Region.", file=sys.stderr)
         return 1
@@ -457,7 +460,7 @@ def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
                 cluster.status,
                 "?" if cluster.instance_count is None else str(cluster.instance_count),
                 format_duration(age),
-                "live" if role == "source" else format_timestamp(cluster.data_time),
+                "live" if role == "source" else format_timestamp(cluster.data_time),  # warm: its data's time
                 f"{used}/{slot_limit}",
                 str(free),
             )
@@ -466,6 +469,20 @@ def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
     if source is None:
         print(f"\nThe source '{source_id}' does not exist; its copies are listed.")
     print(f"\nClone slots free now: {free_now} (on clusters that are available with an instance).")
+    warm = snapshot.warm_clones_of(source_id)
+    if warm:
+        shapes = sorted({cluster.warm_pool or "" for cluster in warm})
+        for shape in shapes:
+            of_shape = [cluster for cluster in warm if cluster.warm_pool == shape]
+            ready = sum(1 for cluster in of_shape if cluster.accepts_clones)
+            print(f"Warm pool '{shape}': {len(of_shape)} unclaimed warm clone(s), {ready} available with an instance.")
+    claimed = [
+        cluster.identifier
+        for cluster in snapshot
+        if cluster.tags.get(FROM_WARM_POOL_TAG) and cluster.tags.get(SOURCE_TAG, "").lower() == source_id.lower()
+    ]
+    if claimed:
+        print(f"Claimed from warm pools, now stacks' clones: {', '.join(sorted(claimed))}")
     ignored = [
         cluster.identifier
         for cluster in snapshot
@@ -598,7 +615,7 @@ def pool_run(
     config: Path | None, parameter: str | None, slot_limit: int, store: RequestStore, *, apply: bool, dry_run: bool
 ) -> int:
     """``plan`` (nothing changes) or ``apply``: each pool through the scheduled function's own per-pool run."""
-    from aurora_clone.pool_runner import run_pool
+    from aurora_clone.pool_runner import retire_warm_clones, run_pool
     from aurora_clone.rds import RdsGateway
     from aurora_clone.timespec import format_duration
 
@@ -623,23 +640,35 @@ def pool_run(
             print("  Found:")
             for finding in run.plan.findings:
                 print(f"    {finding}")
+            for finding in run.warm.findings if run.warm else ():
+                print(f"    {finding}")
             print("  Plan:" if policy.dry_run else "  Actions:")
-            for action in run.plan.actions:
+            for action in (*run.plan.actions, *(run.warm.actions if run.warm else ())):
                 print(f"    {action}")
-        result = run.result
-        done = [
-            ("Copies requested", result.created),
-            ("Writers added", result.finished),
-            ("Instances being deleted", result.instances_deleted),
-            ("Copies being deleted", result.deleted),
-        ]
-        for label, names in done:
-            if names:
-                print(f"  {label}: {', '.join(names)}")
-        for error in result.errors:
-            print(f"  Error: {error}", file=sys.stderr)
-        failed = failed or bool(result.errors)
+        failed = _print_done(run.result) or failed
+    if apply and not dry_run:
+        # Warm clones belong to their pool: those of a source no longer in the document go.
+        failed = _print_done(retire_warm_clones(policies, rds, now, log, store)) or failed
     return 1 if failed else 0
+
+
+def _print_done(result: RunResult) -> bool:
+    """What a pool run did, a line per kind; True when something failed."""
+    done = [
+        ("Copies requested", result.created),
+        ("Writers added", result.finished),
+        ("Instances being deleted", result.instances_deleted),
+        ("Copies being deleted", result.deleted),
+        ("Warm clones requested", result.warm_made),
+        ("Warm clones ready", result.warm_ready),
+        ("Warm clones being deleted", result.warm_deleted),
+    ]
+    for label, names in done:
+        if names:
+            print(f"  {label}: {', '.join(names)}")
+    for error in result.errors:
+        print(f"  Error: {error}", file=sys.stderr)
+    return bool(result.errors)
 
 
 # -- parsing ---------------------------------------------------------------------------------------------

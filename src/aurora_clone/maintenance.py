@@ -11,7 +11,13 @@ without waiting (``aurora_clone.pool_runner``). A pool that fails is logged and 
 
 The document::
 
-    {"pools": [{"source": "prod-db", "spareSlots": 30, "maxCopyAge": "P3D", "dryRun": false}]}
+    {"pools": [{"source": "prod-db", "spareSlots": 30, "maxCopyAge": "P3D", "dryRun": false,
+                "warm": [{"name": "ci", "count": 3, "maxAge": "PT12H",
+                          "properties": {"InstanceClass": "db.t4g.medium"}}]}]}
+
+Besides its schedule, the function runs the pools (not the sweep) when a Create claimed a warm clone
+(``{"refill": "<source>"}``, from the clone function: that pool only) and when RDS reports a step of a
+warm clone (an RDS event whose source identifier is one: every pool, so the clone's next step follows at once).
 
 Configuration (all optional, see ``aurora_clone.settings``): ``POOL_CONFIG_PARAMETER`` (a missing parameter
 means no pools), ``CLONE_SLOT_LIMIT``, ``SWEEP_ENABLED``, ``SWEEP_GRACE``, ``SWEEP_DRY_RUN``,
@@ -31,7 +37,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aurora_clone import clock as process_clock
 from aurora_clone.logs import SERVICE
 from aurora_clone.pool.plan import PoolConfigError, parse_pool_config
-from aurora_clone.pool_runner import PoolRun, read_pool_document, run_pools
+from aurora_clone.pool_runner import PoolRun, read_pool_document, retire_warm_clones, run_pools
 from aurora_clone.rds import RdsGateway
 from aurora_clone.settings import settings
 from aurora_clone.sweep_runner import run_sweep
@@ -49,8 +55,31 @@ def emit_metrics(run: PoolRun) -> None:
         metrics.add_metric(name="Copies", unit=MetricUnit.Count, value=len(run.plan.copies))
     metrics.add_metric(name="CopiesCreated", unit=MetricUnit.Count, value=len(run.result.created))
     metrics.add_metric(name="CopiesDeleted", unit=MetricUnit.Count, value=len(run.result.deleted))
+    metrics.add_metric(name="WarmClonesMade", unit=MetricUnit.Count, value=len(run.result.warm_made))
+    metrics.add_metric(name="WarmClonesReady", unit=MetricUnit.Count, value=len(run.result.warm_ready))
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=len(run.result.errors))
     metrics.flush_metrics()
+
+
+def pools_asked_for(event: Any) -> tuple[bool, str | None] | None:
+    """What an invocation asks: (run the sweep too, only this source's pool or None for every pool), or None
+    for an RDS event of something that is not a warm clone (nothing to do).
+
+    >>> pools_asked_for({"refill": "Prod-DB"}), pools_asked_for({"source": "aws.events"})
+    ((False, 'prod-db'), (True, None))
+    >>> pools_asked_for({"source": "aws.rds", "detail": {"SourceIdentifier": "aurora-clone-prod-db-warm-ci-1-1"}})
+    (False, None)
+    >>> pools_asked_for({"source": "aws.rds", "detail": {"SourceIdentifier": "aurora-clone-prod-db-copy-1-1"}})
+    """
+    if isinstance(event, dict) and isinstance(event.get("refill"), str):
+        return False, event["refill"].strip().lower()
+    if isinstance(event, dict) and event.get("source") == "aws.rds":
+        detail = event.get("detail")
+        identifier = detail.get("SourceIdentifier") if isinstance(detail, dict) else None
+        if isinstance(identifier, str) and "-warm-" in identifier:
+            return False, None
+        return None
+    return True, None
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
@@ -64,7 +93,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rds = RdsGateway()
     summary: dict[str, Any] = {"pools": [], "errors": 0}
     dry_run = settings.sweep_dry_run
-    if settings.sweep_enabled:
+    asked = pools_asked_for(event)
+    if asked is None:
+        return summary
+    with_sweep, only = asked
+    if with_sweep and settings.sweep_enabled:
         sweep = run_sweep(rds, now, grace=settings.sweep_grace, dry_run=dry_run)
         for problem in sweep.errors:
             logger.error("Orphan not deleted", extra={"problem": problem})
@@ -90,6 +123,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except PoolConfigError as error:
         logger.error("Invalid pool document", extra={"parameter": parameter, "problems": error.problems})
         raise
+    if only is not None:
+        policies = tuple(policy for policy in policies if policy.source_id == only)
+    else:
+        retired = retire_warm_clones(policies, rds, now)
+        summary["warmRetired"] = list(retired.warm_deleted)
+        summary["errors"] += len(retired.errors)
     runs = []
     for run in run_pools(policies, rds, now):
         emit_metrics(run)  # at once: a run cut short by the timeout still reports the pools it did

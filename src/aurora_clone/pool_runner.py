@@ -19,6 +19,9 @@ themselves go through the one executor (``aurora_clone.actions``), as the resour
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,19 +33,32 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aurora_clone.actions import ActionExecutor
 from aurora_clone.aws_clients import aws_client
 from aurora_clone.aws_errors import error_code
+from aurora_clone.changes import resolve_desired
 from aurora_clone.clone_state import ClusterView
 from aurora_clone.ledger import trusted_clusters
 from aurora_clone.logs import SERVICE, AnyLogger
 from aurora_clone.naming import DEFAULT_CLUSTER_ID_PREFIX, MAX_IDENTIFIER, instance_id, short_hash
-from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOURCE_TAG
+from aurora_clone.ownership import CLONED_FROM_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, SOURCE_TAG, WARM_POOL_TAG
 from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, Snapshot
-from aurora_clone.pool.plan import PoolPlan, PoolPolicy, plan_pool
+from aurora_clone.pool.plan import PoolPlan, PoolPolicy, free_slots_now, plan_pool
+from aurora_clone.pool.select import SelectionPolicy, choose_clone_source
 from aurora_clone.pool.slots import slots_used
+from aurora_clone.pool.warm import WarmMember, WarmPlan, WarmShape, plan_warm, shape_written
 from aurora_clone.rds import RdsError, RdsGateway
-from aurora_clone.readiness import Act, Broken, CreateInstance, DeleteCluster, DeleteInstance, Wait
+from aurora_clone.readiness import (
+    Act,
+    Broken,
+    CreateInstance,
+    DeleteCluster,
+    DeleteInstance,
+    Ready,
+    Wait,
+    plan_convergence,
+)
 from aurora_clone.request_record import MadeRecord
 from aurora_clone.request_store import RequestStore
 from aurora_clone.settings import settings
+from aurora_clone.slot_lock import SlotLock, SlotLockBusyError
 from aurora_clone.timespec import format_timestamp
 
 logger = Logger(service=SERVICE, child=True)
@@ -65,6 +81,9 @@ class RunResult:
     finished: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     instances_deleted: tuple[str, ...] = ()
+    warm_made: tuple[str, ...] = ()
+    warm_ready: tuple[str, ...] = ()
+    warm_deleted: tuple[str, ...] = ()
 
 
 def gather(rds: RdsGateway, store: RequestStore | None = None) -> Snapshot:
@@ -73,18 +92,23 @@ def gather(rds: RdsGateway, store: RequestStore | None = None) -> Snapshot:
     return trusted_clusters(rds, store or RequestStore()).snapshot
 
 
-def copy_identifier(source_id: str, data_time: datetime, number: int, prefix: str = DEFAULT_CLUSTER_ID_PREFIX) -> str:
-    """The name of the ``number``-th copy of ``source_id`` made by a run whose data time is ``data_time``.
+def copy_identifier(
+    source_id: str, data_time: datetime, number: int, prefix: str = DEFAULT_CLUSTER_ID_PREFIX, kind: str = "copy"
+) -> str:
+    """The name of the ``number``-th copy of ``source_id`` made by a run whose data time is ``data_time``
+    (``kind`` ``warm-<shape>`` for a warm clone).
 
     The same source, minute and number give the same name; a source too long for the suffix is shortened
     and a hash of it added, so two long sources never share names.
 
     >>> copy_identifier("prod-db", datetime(2026, 11, 22, 9, 55, 41, tzinfo=UTC), 1)
     'aurora-clone-prod-db-copy-202611220955-1'
+    >>> copy_identifier("prod-db", datetime(2026, 11, 22, 9, 55, tzinfo=UTC), 2, kind="warm-ci")
+    'aurora-clone-prod-db-warm-ci-202611220955-2'
     >>> len(copy_identifier("a" * 63, datetime(2026, 11, 22, 9, 55, tzinfo=UTC), 2))
     59
     """
-    suffix = f"-copy-{data_time.astimezone(UTC):%Y%m%d%H%M}-{number}"
+    suffix = f"-{kind}-{data_time.astimezone(UTC):%Y%m%d%H%M}-{number}"
     stem = prefix + source_id.lower()
     room = MAX_IDENTIFIER - _INSTANCE_ROOM - len(suffix)
     if len(stem) > room:
@@ -346,6 +370,217 @@ class _Run:
                 self._error(why)
 
 
+# -- warm clones ------------------------------------------------------------------------------------------------------
+
+
+def warm_members(source_id: str, snapshot: Snapshot) -> list[WarmMember]:
+    """The unclaimed warm clones of ``source_id`` in a trusted snapshot, as the warm plan sees them."""
+    return [
+        WarmMember(c.identifier, c.warm_pool or "", c.created, c.status, c.instance_count)
+        for c in snapshot.warm_clones_of(source_id)
+    ]
+
+
+def warm_tags(source_id: str, shape: str, cloned: str, data_time: datetime) -> dict[str, str]:
+    """The tags on an unclaimed warm clone: this tool's, its source, its shape, what it was cloned from and
+    when its data was taken. A claim replaces the shape's tag with the stack's."""
+    return {
+        MANAGED_BY_TAG: MANAGED_BY_VALUE,
+        SOURCE_TAG: source_id,
+        WARM_POOL_TAG: shape,
+        CLONED_FROM_TAG: cloned,
+        DATA_TIME_TAG: format_timestamp(data_time),
+    }
+
+
+class _WarmRun:
+    """One carrying out of a warm plan: deletes, makes and moves each warm clone one step towards its shape."""
+
+    def __init__(
+        self, policy: PoolPolicy, plan: WarmPlan, rds: RdsGateway, now: datetime, log: AnyLogger, store: RequestStore
+    ) -> None:
+        self.policy, self.plan, self.rds, self.now, self.log, self.store = policy, plan, rds, now, log, store
+        self.executor = ActionExecutor(rds, store)
+        self.shapes = {shape.name: shape for shape in policy.warm}
+        self.made: list[str] = []
+        self.ready: list[str] = []
+        self.deleted: list[str] = []
+        self.instances_deleted: list[str] = []
+        self.errors: list[str] = []
+
+    def _error(self, text: str) -> None:
+        self.errors.append(text)
+        self.log.error("Warm pool action failed", extra={"source": self.policy.source_id, "error": text})
+
+    def _recorded(self, cluster: ClusterView) -> bool:
+        shape = cluster.tags.get(WARM_POOL_TAG, "")
+        made = self.store.made(cluster.identifier)
+        return bool(shape) and made is not None and made.is_warm_of(self.policy.source_id, shape)
+
+    def run(self, members: Sequence[WarmMember]) -> None:
+        for cluster_id in self.plan.to_delete:
+            self.delete(cluster_id)
+        if not self.policy.warm:
+            return
+        source = self.rds.describe_cluster(self.policy.source_id)
+        if source is None:
+            self._error(f"The source '{self.policy.source_id}' no longer exists; no warm clone made or finished.")
+            return
+        for member in members:
+            if member.is_live and member.cluster_id not in self.plan.to_delete:
+                self.converge(member, source)
+        for shape_name, count in self.plan.to_make:
+            for _ in range(count):
+                self.make(self.shapes[shape_name], source)
+
+    def delete(self, cluster_id: str) -> None:
+        try:
+            cluster = self.rds.describe_cluster(cluster_id)
+            if cluster is None:
+                return
+            if not self._recorded(cluster):
+                self._error(f"'{cluster_id}' is not a warm clone of '{self.policy.source_id}' made by this tool.")
+                return
+            step = self.executor.tear_down(cluster)
+        except RdsError as error:
+            if not error.look_again:
+                self._error(f"Could not delete the warm clone '{cluster_id}': {error}")
+            return
+        if isinstance(step, Act):
+            for action in step.actions:
+                if isinstance(action, DeleteInstance):
+                    self.instances_deleted.append(action.identifier)
+                elif isinstance(action, DeleteCluster):
+                    self.deleted.append(cluster_id)
+        elif isinstance(step, Broken):
+            self._error(step.why)
+
+    def converge(self, member: WarmMember, source: ClusterView) -> None:
+        shape = self.shapes.get(member.shape)
+        if shape is None or member.status != "available":
+            return
+        try:
+            cluster = self.rds.describe_cluster(member.cluster_id)
+            if cluster is None or not self._recorded(cluster):
+                return
+            desired = resolve_desired(shape.properties, cluster.identifier, source)
+            step = plan_convergence(desired, cluster, self.now)
+            if isinstance(step, Act):
+                self.executor.carry_out(step, cluster)
+                self.log.info("Warm clone step", extra={"cluster": cluster.identifier, "step": step.why})
+            elif isinstance(step, Ready):
+                self.ready.append(cluster.identifier)
+            elif isinstance(step, Broken):
+                self._error(f"The warm clone '{cluster.identifier}' cannot be finished: {step.why}")
+        except (RdsError, ValueError) as error:
+            if not isinstance(error, RdsError) or not error.look_again:
+                self._error(f"Could not finish the warm clone '{member.cluster_id}': {error}")
+
+    def make(self, shape: WarmShape, source: ClusterView) -> None:
+        """One warm clone of ``shape``, cloned from the source or a fresh copy exactly as a Create chooses,
+        holding the source's slot lock as a Create does, so the two never count the same free slot."""
+        source_id = self.policy.source_id
+        lock = SlotLock(self.store)
+        try:
+            with lock.hold(source_id, f"pool-{uuid.uuid4().hex[:12]}"):
+                snapshot = gather(self.rds, self.store)
+                selection = SelectionPolicy(self.policy.max_copy_age, None, self.policy.slot_limit)
+                choice = choose_clone_source(source_id, snapshot, selection, self.now, copy_ok=False)
+                if choice.refused or choice.cluster_id is None:
+                    self._error(f"No warm clone of shape '{shape.name}' made: {choice.reason}")
+                    return
+                taken = {cluster.identifier.lower() for cluster in snapshot}
+                number = 1
+                while (cluster_id := self._identifier(shape, number)).lower() in taken:
+                    number += 1
+                made = MadeRecord(
+                    cluster_id,
+                    "warm",
+                    source=source_id,
+                    made_at=self.now.timestamp(),
+                    shape=shape.name,
+                    shape_properties=json.dumps(shape_written(shape), sort_keys=True),
+                )
+                if self.store.record_made(made) is not None:
+                    self._error(f"'{cluster_id}' is recorded as made for something else; no warm clone made.")
+                    return
+                desired = resolve_desired(shape.properties, cluster_id, source)
+                tags = warm_tags(source_id, shape.name, choice.cluster_id, choice.data_time)
+                try:
+                    self.executor.restore(desired, shape.properties, source=choice.cluster_id, tags=tags)
+                except RdsError:
+                    self.store.forget_made(cluster_id)  # nothing was made
+                    raise
+        except (RdsError, ValueError, SlotLockBusyError) as error:
+            self._error(f"Could not make a warm clone of shape '{shape.name}': {error}")
+            return
+        self.made.append(cluster_id)
+        self.log.info("Warm clone requested", extra={"cluster": cluster_id, "shape": shape.name})
+
+    def _identifier(self, shape: WarmShape, number: int) -> str:
+        return copy_identifier(
+            self.policy.source_id, self.now, number, settings.cluster_id_prefix, f"warm-{shape.name}"
+        )
+
+
+def carry_out_warm(
+    policy: PoolPolicy,
+    plan: WarmPlan,
+    members: Sequence[WarmMember],
+    rds: RdsGateway,
+    now: datetime,
+    log: AnyLogger,
+    store: RequestStore,
+) -> RunResult:
+    """Delete what the warm plan retires, move every other warm clone one step towards its shape (instances,
+    settings), and start the warm clones it asks for; never waits. With ``plan.dry_run`` nothing is done."""
+    if plan.dry_run or not (policy.warm or plan.to_delete):
+        return RunResult()
+    run = _WarmRun(policy, plan, rds, now, log, store)
+    try:
+        run.run(members)
+    except RdsError as error:
+        run._error(f"Could not look at the warm clones of '{policy.source_id}': {error}")
+    return RunResult(
+        warm_made=tuple(run.made),
+        warm_ready=tuple(run.ready),
+        warm_deleted=tuple(run.deleted),
+        instances_deleted=tuple(run.instances_deleted),
+        errors=tuple(run.errors),
+    )
+
+
+def retire_warm_clones(
+    policies: Sequence[PoolPolicy],
+    rds: RdsGateway,
+    now: datetime,
+    log: AnyLogger = logger,
+    store: RequestStore | None = None,
+) -> RunResult:
+    """Warm clones belong to their pool: those of a source with no pool in the document are deleted, one step
+    per run (instances, then the cluster)."""
+    store = store or RequestStore()
+    kept = {policy.source_id.lower() for policy in policies}
+    snapshot = gather(rds, store)
+    retired: dict[str, list[WarmMember]] = {}
+    for cluster in snapshot:
+        source_id = cluster.tags.get(SOURCE_TAG, "").lower()
+        if cluster.made_by_tool and cluster.warm_pool and cluster.is_live and source_id not in kept:
+            retired.setdefault(source_id, []).append(
+                WarmMember(cluster.identifier, cluster.warm_pool, cluster.created, cluster.status)
+            )
+    results = []
+    for source_id, members in sorted(retired.items()):
+        policy = PoolPolicy(source_id, spare_slots=0)
+        plan = plan_warm(policy, members, now, free_now=0)
+        results.append(carry_out_warm(policy, plan, members, rds, now, log, store))
+    return RunResult(
+        warm_deleted=tuple(name for result in results for name in result.warm_deleted),
+        instances_deleted=tuple(name for result in results for name in result.instances_deleted),
+        errors=tuple(error for result in results for error in result.errors),
+    )
+
+
 class PoolDocumentError(Exception):
     """The pool document could not be read (SSM refused or could not be reached)."""
 
@@ -357,6 +592,7 @@ class PoolRun:
     source_id: str
     plan: PoolPlan | None
     result: RunResult
+    warm: WarmPlan | None = None
 
     def summary(self) -> dict[str, Any]:
         plan = self.plan
@@ -370,6 +606,9 @@ class PoolRun:
             "finished": list(self.result.finished),
             "deleted": list(self.result.deleted),
             "instancesDeleted": list(self.result.instances_deleted),
+            "warmMade": list(self.result.warm_made),
+            "warmReady": list(self.result.warm_ready),
+            "warmDeleted": list(self.result.warm_deleted),
             "errors": list(self.result.errors),
         }
 
@@ -394,7 +633,10 @@ def run_pool(
     """Gather, plan, log the plan and carry it out for one pool; RDS errors end up in the result."""
     store = store or RequestStore()
     try:
-        plan = plan_pool(policy, gather(rds, store), now)
+        snapshot = gather(rds, store)
+        members = warm_members(policy.source_id, snapshot)
+        warm = plan_warm(policy, members, now, free_now=free_slots_now(policy, snapshot, now))
+        plan = plan_pool(policy, snapshot, now, warm_wanted=warm.wanted)
     except (RdsError, ValueError) as error:
         text = f"Could not plan the pool of '{policy.source_id}': {error}"
         log.error("Pool not planned", extra={"source": policy.source_id, "error": str(error)})
@@ -411,9 +653,21 @@ def run_pool(
             "copies_to_delete": list(plan.copies_to_delete),
             "findings": list(plan.findings),
             "actions": list(plan.actions),
+            "warm_findings": list(warm.findings),
+            "warm_actions": list(warm.actions),
         },
     )
-    return PoolRun(policy.source_id, plan, carry_out(plan, rds, now, log, store))
+    copies = carry_out(plan, rds, now, log, store)
+    warmed = carry_out_warm(policy, warm, members, rds, now, log, store)
+    result = dataclasses.replace(
+        copies,
+        warm_made=warmed.warm_made,
+        warm_ready=warmed.warm_ready,
+        warm_deleted=warmed.warm_deleted,
+        instances_deleted=copies.instances_deleted + warmed.instances_deleted,
+        errors=copies.errors + warmed.errors,
+    )
+    return PoolRun(policy.source_id, plan, result, warm)
 
 
 def run_pools(

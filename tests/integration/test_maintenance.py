@@ -249,6 +249,8 @@ def test_metrics_printed_once_per_pool_with_its_values(world: AwsGaps, capsys: p
             "Copies",
             "CopiesCreated",
             "CopiesDeleted",
+            "WarmClonesMade",
+            "WarmClonesReady",
             "Errors",
         }
     prod = documents["prod-db"]
@@ -268,10 +270,10 @@ def test_failing_pool_is_logged_and_the_next_pool_still_runs(
     put_pools({"source": "billing-db", "spareSlots": 20}, {"source": "prod-db", "spareSlots": 20})
     real_plan = plan_pool
 
-    def plan_or_fail(policy: PoolPolicy, *args: Any) -> Any:
+    def plan_or_fail(policy: PoolPolicy, *args: Any, **kwargs: Any) -> Any:
         if policy.source_id == "billing-db":
             raise RuntimeError("something unforeseen")
-        return real_plan(policy, *args)
+        return real_plan(policy, *args, **kwargs)
 
     monkeypatch.setattr("aurora_clone.pool_runner.plan_pool", plan_or_fail)
 
