@@ -6,10 +6,13 @@ The resource (a request's clone), the copy pool and the sweep all carry out what
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_lambda_powertools import Logger
 
-from aurora_clone.clone_state import BACKTRACKED_TO_TAG, ClusterView
+from aurora_clone.clone_state import BACKTRACKED_TO_TAG, ClusterView, DesiredClone
 from aurora_clone.logs import SERVICE
+from aurora_clone.properties import CloneProperties
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import (
     Act,
@@ -61,6 +64,32 @@ class ActionExecutor:
                     return Wait(f"{step.why}: RDS says not yet ({error})")
                 raise
         return step
+
+    def restore(
+        self,
+        desired: DesiredClone,
+        properties: CloneProperties,
+        *,
+        source: str,
+        tags: Mapping[str, str],
+        full_copy: bool = False,
+    ) -> None:
+        """Restore ``desired.cluster_id`` from ``source`` with what is set at creation only: a stack's clone and a
+        warm clone are made alike. The caller has recorded the cluster in the ledger first."""
+        self.rds.restore_clone(
+            cluster_id=desired.cluster_id,
+            source=source,
+            tags=tags,
+            subnet_group=properties.db_subnet_group_name,
+            security_groups=desired.vpc_security_group_ids,
+            cluster_parameter_group=desired.cluster_parameter_group,
+            port=desired.port,
+            full_copy=full_copy,
+            kms_key_id=properties.kms_key_id,
+            backtrack_window=properties.backtrack_window,
+            serverless_v2_capacity=desired.serverless_v2_capacity,
+            iam_database_authentication=properties.enable_iam_database_authentication,
+        )
 
     def tear_down(self, cluster: ClusterView) -> Step:
         """One step of deleting a cluster this tool made, without waiting: its instances, or then the

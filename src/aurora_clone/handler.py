@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 from aurora_clone.cfn.helper import RequestDispatch
 from aurora_clone.engine import RequestEngine
 from aurora_clone.logs import SERVICE
+from aurora_clone.pool_waker import PoolWaker
 from aurora_clone.probe_invoker import ProbeInvoker
 from aurora_clone.rds import RdsGateway
 from aurora_clone.request_store import RequestStore
@@ -34,9 +35,13 @@ def engine() -> RequestEngine:
 
     check = settings.connection_check_function
     prober = ProbeInvoker(check) if check else None
+    pool = settings.pool_function
+    waker = PoolWaker(pool) if pool else None
 
     def clone_resource(hooks: EngineHooks) -> CloneResource:
-        return CloneResource(RdsGateway(), slot_limit=settings.clone_slot_limit, hooks=hooks, prober=prober)
+        return CloneResource(
+            RdsGateway(), slot_limit=settings.clone_slot_limit, hooks=hooks, prober=prober, pool_waker=waker
+        )
 
     return RequestEngine(clone_resource, RequestStore(), WakeUpQueue())
 

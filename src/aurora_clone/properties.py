@@ -54,6 +54,7 @@ _RESOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,254}$")
 _TAG_PUNCTUATION = frozenset("_.:/=+-@")
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")  # int() would also take "1_0" and non-ASCII digits
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
+_WARM_POOL = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # the name of a warm shape in the pool document
 _CAPACITY = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 # A KMS key as RDS takes it: key id, multi-Region key id, alias name, key ARN or alias ARN.
 _KMS_KEY = re.compile(
@@ -100,6 +101,7 @@ class CloneProperties:
     kms_key_id: str | None = None
     snapshot_on_delete: bool = False
     deletion_protection: bool = False
+    warm_pool: str | None = None
     service_timeout: int = MAX_SERVICE_TIMEOUT_SECONDS
 
     @property
@@ -244,6 +246,12 @@ def _combination_problems(properties: CloneProperties, invalid: set[str]) -> lis
         problems.append(
             "MasterUserSecretKmsKeyId is the key of the secret made by ManageMasterUserPassword; "
             "set ManageMasterUserPassword to true, or remove MasterUserSecretKmsKeyId."
+        )
+    if properties.warm_pool is not None and properties.cluster_id is not None and "ClusterId" not in invalid:
+        problems.append(
+            "WarmPool cannot be used with ClusterId: a warm clone already has its name, and renaming a cluster "
+            "changes its endpoints and takes minutes. Remove ClusterId to claim a warm clone, or WarmPool to "
+            "keep the name."
         )
     low, high = properties.serverless_v2_min_capacity, properties.serverless_v2_max_capacity
     if {"ServerlessV2MinCapacity", "ServerlessV2MaxCapacity"} & invalid:
@@ -453,6 +461,17 @@ class _Reader:
             return None
         return text
 
+    def warm_pool(self, name: str) -> str | None:
+        text = self._scalar(name)
+        if text is not None and not _WARM_POOL.match(text):
+            self.refuse(
+                name,
+                f"{name} {_shown(text)} is not a warm shape's name: 1-20 lower-case letters, digits and hyphens, "
+                "starting with a letter (the name in the pool document's warm list).",
+            )
+            return None
+        return text
+
     def resource_name(self, name: str) -> str | None:
         text = self._scalar(name)
         if text is not None and not _RESOURCE_NAME.match(text):
@@ -611,5 +630,6 @@ _PARSERS: dict[str, tuple[str, Any]] = {
     "KmsKeyId": ("kms_key_id", _Reader.kms_key),
     "SnapshotOnDelete": ("snapshot_on_delete", _flag),
     "DeletionProtection": ("deletion_protection", _flag),
+    "WarmPool": ("warm_pool", _Reader.warm_pool),
 }
 KNOWN_PROPERTIES = frozenset(_PARSERS) | CLOUDFORMATION_KEYS

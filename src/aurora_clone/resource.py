@@ -50,16 +50,20 @@ from aurora_clone.naming import (
 from aurora_clone.outcome import Done, Failed, Job, Outcome, Pending
 from aurora_clone.ownership import (
     CLONED_FROM_TAG,
+    FROM_WARM_POOL_TAG,
     FULL_COPY_TAG,
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
     REQUEST_TAG,
     SOURCE_TAG,
+    WARM_POOL_TAG,
     Owner,
 )
 from aurora_clone.pool.model import DATA_TIME_TAG
 from aurora_clone.pool.select import SelectionPolicy, choose_clone_source, obsolete_copies
 from aurora_clone.pool.slots import CLONE_SLOT_LIMIT
+from aurora_clone.pool.warm import WarmCandidate, choose_warm_clones, recorded_shape
+from aurora_clone.pool_waker import PoolWaker
 from aurora_clone.properties import (
     MAX_SERVICE_TIMEOUT_SECONDS,
     CloneProperties,
@@ -195,6 +199,7 @@ class CloneResource:
         hooks: EngineHooks | None = None,
         prober: Prober | None = None,
         store: RequestStore | None = None,
+        pool_waker: PoolWaker | None = None,
     ) -> None:
         self.rds = rds
         # The function's table: the ledger of what the tool made (asked before anything is changed or deleted).
@@ -208,6 +213,8 @@ class CloneResource:
         # The clone a request of this resource made that CloudFormation does not know of (its answer was
         # never delivered, or CloudFormation stopped waiting), its request stopped; None when none.
         self.hooks = hooks or EngineHooks()
+        # The copy pool function, woken when a warm clone is claimed so its pool is refilled at once.
+        self.pool_waker = pool_waker
 
     # -- Create ---------------------------------------------------------------------------------------
 
@@ -309,6 +316,11 @@ class CloneResource:
                 purge_older_than=properties.max_copy_age.total_seconds() if properties.purge_obsolete_copies else None,
             )
             existing = self.rds.describe_cluster(cluster_id)
+            warm_job, warm_note = self._warm_job(
+                request, properties, source, job, claimable=existing is None and not shared
+            )
+            if warm_job is not None:
+                return self.poll(warm_job, request)
             if existing is None:
                 if shared:
                     refusal = self._restore_shared(request, properties, desired, replacing)
@@ -316,7 +328,8 @@ class CloneResource:
                     refusal = self._restore(request, properties, desired, source.identifier)
                 if refusal is None:
                     logger.info("Clone requested", extra={"cluster": cluster_id, "source": job.source})
-                    return Pending(job, f"DB cluster '{cluster_id}' is being restored")
+                    note = f" ({warm_note})" if warm_note else ""
+                    return Pending(job, f"DB cluster '{cluster_id}' is being restored{note}")
                 if refusal != _RESTORED_BY_ANOTHER_DELIVERY:
                     return Failed(refusal, failed_id)
                 existing = self.rds.describe_cluster(cluster_id)
@@ -358,6 +371,89 @@ class CloneResource:
                 except RdsError as error:
                     logger.warning("Could not read a parameter group", extra={"group": group, "error": str(error)})
         return EngineOffer(classes, families)
+
+    def _warm_job(
+        self, request: Request, properties: CloneProperties, source: ClusterView, job: Job, *, claimable: bool
+    ) -> tuple[Job | None, str]:
+        """The job converging a claimed warm clone, when ``WarmPool`` is set and one is taken; else (None, why)."""
+        if properties.warm_pool is None or not claimable:
+            return None, ""
+        claimed, why = self._claim_warm(request, properties, source)
+        if claimed is None:
+            logger.info("No warm clone claimed", extra={"warm_pool": properties.warm_pool, "why": why})
+            return None, why
+        desired = resolve_desired(properties, claimed, source)
+        return replace(job, cluster_id=claimed, answer_id=claimed, desired=desired), ""
+
+    def _claim_warm(self, request: Request, properties: CloneProperties, source: ClusterView) -> tuple[str | None, str]:
+        """Take a ready warm clone of ``source`` in the shape ``WarmPool`` names and make it this resource's clone:
+        (its identifier, "") or (None, why none was taken). Under the source's slot lock, one conditional write in
+        the ledger makes it this request's; then its tags pass to the stack. A re-delivery finds its own claim."""
+        pool = properties.warm_pool
+        assert pool is not None
+        with self.slot_lock.hold(source.identifier, request.token):
+            listed = self.rds.list_clusters()
+            warm = [c for c in listed.warm_clones_of(source.identifier) if c.warm_pool == pool]
+            mine = [c for c in listed if c.tags.get(FROM_WARM_POOL_TAG) and c.tags.get(REQUEST_TAG) == request.token]
+            records = self.store.made_many([c.identifier for c in warm + mine]) if warm or mine else {}
+            for cluster in warm + mine:
+                made = records.get(cluster.identifier.lower())
+                if made is not None and made.made_for == "clone" and made.request == request.token:
+                    return self._take_warm(request, properties, source, cluster.identifier, pool)
+            candidates = [
+                WarmCandidate(
+                    c.identifier,
+                    recorded_shape(pool, source.identifier, made.shape_properties),
+                    c.status == "available",
+                    c.data_time,
+                )
+                for c in warm
+                if (made := records.get(c.identifier.lower())) is not None and made.is_warm_of(source.identifier, pool)
+            ]
+            choice = choose_warm_clones(pool, candidates, properties)
+            for cluster_id in choice.cluster_ids:
+                view = self.rds.describe_cluster(cluster_id)
+                if view is None or not _warm_ready(view, properties.instance_count):
+                    continue
+                claim = MadeRecord(
+                    cluster_id,
+                    "clone",
+                    request=request.token,
+                    stack_id=request.stack_id,
+                    logical_id=request.logical_id,
+                    made_at=self.clock(),
+                )
+                if self.store.claim_warm(cluster_id, pool, claim):
+                    return self._take_warm(request, properties, source, cluster_id, pool)
+            return None, choice.why or f"WarmPool '{pool}' has no warm clone ready now"
+
+    def _take_warm(
+        self, request: Request, properties: CloneProperties, source: ClusterView, cluster_id: str, pool: str
+    ) -> tuple[str, str]:
+        """The claimed warm clone becomes this resource's: remembered as its clone, tagged as the stack's (on
+        the cluster and each instance), and its pool woken to make a replacement."""
+        self.hooks.before_restore(request, cluster_id)
+        view = self.rds.describe_cluster(cluster_id)
+        if view is None:
+            raise RdsError("DBClusterNotFoundFault", f"The claimed warm clone '{cluster_id}' no longer exists.")
+        handed = {
+            **dict(properties.tags),
+            **request.owner.tags(request.token, source.identifier),
+            FROM_WARM_POOL_TAG: pool,
+        }
+        for arn, actual in [(view.arn, view.tags)] + [(i.arn, i.tags) for i in view.instances]:
+            add = {key: value for key, value in handed.items() if actual.get(key) != value}
+            if add:
+                self.rds.add_tags(arn, add)
+            if WARM_POOL_TAG in actual:
+                self.rds.remove_tags(arn, (WARM_POOL_TAG,))
+        logger.info("Warm clone claimed", extra={"cluster": cluster_id, "warm_pool": pool})
+        if self.pool_waker is not None:
+            try:
+                self.pool_waker.wake(source.identifier)
+            except Exception:  # the schedule refills too; a claim never fails for this
+                logger.exception("Could not wake the pool function", extra={"source": source.identifier})
+        return cluster_id, ""
 
     def _made_by(self, request: Request, cluster: ClusterView) -> bool:
         """True when this very request made ``cluster`` (a re-delivery finds its own restore)."""
@@ -481,20 +577,7 @@ class CloneResource:
                 return f"ClusterId '{cluster_id}' is being made by another request; choose another ClusterId."
         self.hooks.before_restore(request, cluster_id)
         try:
-            self.rds.restore_clone(
-                cluster_id=desired.cluster_id,
-                source=source,
-                tags=tags,
-                subnet_group=properties.db_subnet_group_name,
-                security_groups=desired.vpc_security_group_ids,
-                cluster_parameter_group=desired.cluster_parameter_group,
-                port=desired.port,
-                full_copy=full_copy,
-                kms_key_id=properties.kms_key_id,
-                backtrack_window=properties.backtrack_window,
-                serverless_v2_capacity=desired.serverless_v2_capacity,
-                iam_database_authentication=properties.enable_iam_database_authentication,
-            )
+            self.actions.restore(desired, properties, source=source, tags=tags, full_copy=full_copy)
         except RdsError as error:
             if error.code != "DBClusterAlreadyExistsFault":
                 if not error.transient:
@@ -769,6 +852,15 @@ def _raise_if_transient(error: Exception) -> None:
         raise error
 
 
+def _warm_ready(cluster: ClusterView, instance_count: int) -> bool:
+    """True when a warm clone can answer a stack now: available, with its instances, all available."""
+    return (
+        cluster.status == "available"
+        and len(cluster.instances) >= instance_count
+        and all(instance.status == "available" for instance in cluster.instances)
+    )
+
+
 def _copying_in_full(cluster: ClusterView | None) -> bool:
     return cluster is not None and cluster.tags.get(FULL_COPY_TAG) == "true" and cluster.status != "available"
 
@@ -803,6 +895,7 @@ def attributes(cluster: ClusterView, source: str) -> dict[str, str]:
         "SourceClusterId": cluster.tags.get(CLONED_FROM_TAG, source),
         "DataTimestamp": cluster.tags.get(DATA_TIME_TAG, ""),
         "IsFullCopy": "true" if cluster.tags.get(FULL_COPY_TAG) == "true" else "false",
+        "FromWarmPool": "true" if cluster.tags.get(FROM_WARM_POOL_TAG) else "false",
         "InstanceIds": ",".join(identifier for _, identifier in numbered),
         "BacktrackedTo": cluster.backtracked_to,
         "MasterUserSecretArn": cluster.master_user_secret_arn,

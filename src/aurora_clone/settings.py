@@ -91,6 +91,12 @@ class Settings:
         return self._text("CONNECTION_CHECK_FUNCTION") or None
 
     @property
+    def pool_function(self) -> str | None:
+        """``POOL_FUNCTION``: the copy pool function (set by the template), woken to refill a warm pool as soon
+        as one of its warm clones is claimed; None when unset: the pool's schedule refills it."""
+        return self._text("POOL_FUNCTION") or None
+
+    @property
     def rds_ca_bundle(self) -> Path | None:
         """``RDS_CA_BUNDLE``: the file of CA certificates the connection check verifies a clone's TLS
         certificate against; None when unset: RDS's own bundle, shipped in the package (rds-ca-bundle.pem)."""

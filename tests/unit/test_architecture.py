@@ -62,6 +62,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
                 "cfn.response",
                 "clock",
                 "logs",
+                "pool_waker",
                 "probe_invoker",
                 "rds",
                 "request_store",

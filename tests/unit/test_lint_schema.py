@@ -116,6 +116,7 @@ SAMPLES: dict[str, list[Any]] = {
     "KmsKeyId": [KEY_ID, "alias/aws/rds", "key"],
     "SnapshotOnDelete": ["true", "nope"],
     "DeletionProtection": [True, "TRUE", "1"],
+    "WarmPool": ["ci", "qa-2", "a" * 20, "a" * 21, "CI", "1ci", ""],
 }
 
 
