@@ -53,6 +53,8 @@ from aurora_clone.wake_queue import WakeUpQueue
 from aurora_clone.wake_rules import (
     RECHECK_SECONDS,
     START_GRACE_SECONDS,
+    WATCH_LIMIT_SECONDS,
+    WATCH_SECONDS,
     RdsHint,
     WakeUp,
     describe_lags,
@@ -138,6 +140,10 @@ class RequestEngine:
                 continue
             try:
                 record = self.store.load(wake_up.token)
+                if record is not None and record.state == "answered" and record.watching:
+                    if wake_up.wake == record.wake:
+                        self._watch(record)
+                    continue
                 if record is None or record.state != "pending":
                     logger.info("Wake-up for a request not pending", extra={"request": wake_up.token})
                     continue
@@ -357,6 +363,48 @@ class RequestEngine:
         # Released only once the answer is PUT: until then the sweep sees a pending request owning the clone.
         if answered.job is not None:
             self.store.release_owner(answered.job.cluster_id, answered.token)
+        if isinstance(outcome, Done) and outcome.watch:
+            self._start_watch(answered.token, outcome.watch)
+
+    def _start_watch(self, token: str, cluster_id: str) -> None:
+        """After an early answer (WaitForDeletion false): look at ``cluster_id`` every WATCH_SECONDS until RDS
+        no longer lists it, through the request's own wake-up chain; nothing is answered again."""
+        record = self.store.load(token)
+        if record is None or record.state != "answered":
+            return
+        now = self.clock()
+        wake = self._new_id()
+        self.queue.send(WakeUp(token, wake), WATCH_SECONDS)  # before the write, as for every wake-up
+        until = now + WATCH_LIMIT_SECONDS
+        self.store.update(
+            record,
+            {"watching": cluster_id, "watch_until": until, "wake": wake},
+            expires_at=until + ANSWERED_KEEP_SECONDS,
+        )
+
+    def _watch(self, record: RequestRecord) -> None:
+        """One look at a cluster whose deletion was answered before it finished."""
+        cluster = self.resource.rds.describe_cluster(record.watching)
+        if cluster is None:
+            logger.info("Deletion finished: RDS no longer lists the cluster", extra={"cluster": record.watching})
+            self.store.update(record, {"watching": None, "watch_until": None})
+            return
+        if self.clock() >= record.watch_until:
+            # The answer stands (RDS accepted the deletion); a cluster still listed is the sweep's to find.
+            logger.error(
+                "A deletion answered early has not finished",
+                extra={"cluster": record.watching, "status": cluster.status, "request": record.token},
+            )
+            self.store.update(record, {"watching": None, "watch_until": None})
+            return
+        if cluster.status != "deleting":
+            logger.error(
+                "RDS lists a cluster whose deletion it accepted as not deleting",
+                extra={"cluster": record.watching, "status": cluster.status, "request": record.token},
+            )
+        wake = self._new_id()
+        self.queue.send(WakeUp(record.token, wake), WATCH_SECONDS)
+        self.store.update(record, {"wake": wake, "seen": cluster.status})
 
     def _deliver(self, record: RequestRecord) -> None:
         """PUT the recorded answer; record whether CloudFormation accepted it."""

@@ -29,6 +29,7 @@ class Job:
     final_snapshot: str | None = None  # SnapshotOnDelete: the snapshot RDS takes before deleting the cluster
     unreachable_since: float | None = None  # when the connection check first failed to reach the ready clone
     then: tuple[str, ...] = ()  # teardown: the clusters torn down after this one (clones CloudFormation does not name)
+    answer_when_accepted: bool = False  # teardown, WaitForDeletion false: SUCCESS once RDS accepted every deletion
 
     def discard(self, reason: str) -> Job:
         """Turn a failed replacement into the teardown of the half-made clone, then FAILED."""
@@ -56,6 +57,8 @@ class Job:
                 data[key] = getattr(self, key)
         if self.then:
             data["then"] = list(self.then)
+        if self.answer_when_accepted:
+            data["answer_when_accepted"] = True
         return data
 
     @classmethod
@@ -74,6 +77,8 @@ class Done:
 
     physical_id: str
     data: dict[str, str] = field(default_factory=dict)
+    # WaitForDeletion false: the cluster RDS is still deleting; the engine watches it after the answer.
+    watch: str | None = None
 
 
 @dataclass(frozen=True)

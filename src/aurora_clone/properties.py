@@ -100,6 +100,7 @@ class CloneProperties:
     serverless_v2_max_capacity: float | None = None
     kms_key_id: str | None = None
     snapshot_on_delete: bool = False
+    wait_for_deletion: bool = True
     deletion_protection: bool = False
     warm_pool: str | None = None
     service_timeout: int = MAX_SERVICE_TIMEOUT_SECONDS
@@ -363,10 +364,10 @@ class _Reader:
             return default
         return number
 
-    def boolean(self, name: str) -> bool:
+    def boolean(self, name: str, default: bool = False) -> bool:
         text = self._scalar(name, MAX_SHORT_VALUE_CHARS)
         if text is None:
-            return False
+            return default
         if text.lower() not in ("true", "false"):
             self.refuse(name, f"{name} must be true or false, got {_shown(text)}.")
             return False
@@ -581,6 +582,11 @@ def _flag(reader: _Reader, name: str) -> bool:
     return reader.boolean(name)
 
 
+def _flag_on(reader: _Reader, name: str) -> bool:
+    """A flag that is true unless set to false."""
+    return reader.boolean(name, default=True)
+
+
 def _port(reader: _Reader, name: str) -> int | None:
     port: int | None = reader.integer(name, 1150, 65535)
     return port
@@ -629,6 +635,7 @@ _PARSERS: dict[str, tuple[str, Any]] = {
     "ServerlessV2MaxCapacity": ("serverless_v2_max_capacity", _max_capacity),
     "KmsKeyId": ("kms_key_id", _Reader.kms_key),
     "SnapshotOnDelete": ("snapshot_on_delete", _flag),
+    "WaitForDeletion": ("wait_for_deletion", _flag_on),
     "DeletionProtection": ("deletion_protection", _flag),
     "WarmPool": ("warm_pool", _Reader.warm_pool),
 }

@@ -219,6 +219,25 @@ def plan_teardown(cluster: ClusterView | None, owner: Owner, final_snapshot: str
     return _delete_step(cluster, snapshot, with_cluster=True)
 
 
+def deletion_accepted(cluster: ClusterView | None, carried_out: Act | None = None) -> bool:
+    """True once RDS has accepted the deletion of ``cluster`` and each of its instances (irreversible): the
+    step just ``carried_out`` asked for the cluster's deletion, or the cluster is ``deleting`` with every
+    instance ``deleting``. What ``WaitForDeletion: false`` answers on.
+
+    >>> deletion_accepted(ClusterView("c", "deleting", "aurora-postgresql"))
+    True
+    >>> deletion_accepted(ClusterView("c", "available", "aurora-postgresql"))
+    False
+    """
+    if carried_out is not None and any(isinstance(action, DeleteCluster) for action in carried_out.actions):
+        return True
+    return (
+        cluster is not None
+        and cluster.status == "deleting"
+        and all(instance.status == "deleting" for instance in cluster.instances)
+    )
+
+
 def deletion_protection_reason(cluster_id: str) -> str:
     """Why a protected clone was not deleted, and how its owner releases it."""
     return (

@@ -31,6 +31,8 @@ class RequestRecord:
     delivered: bool | None = None  # whether CloudFormation accepted the answer
     seen: str = ""  # what the last look saw (statuses), for the logs
     started_at: float = 0.0  # epoch seconds on the run clock (RequestEngine.run_clock): when its first step began
+    watching: str = ""  # answered early (WaitForDeletion false): the cluster RDS is still deleting
+    watch_until: float = 0.0  # epoch seconds: when the watch gives up (the sweep's then)
 
     @property
     def request_type(self) -> str:

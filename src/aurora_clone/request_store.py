@@ -98,6 +98,8 @@ class RequestStore:
             delivered=item["delivered"]["BOOL"] if "delivered" in item else None,
             seen=item.get("seen", {}).get("S", ""),
             started_at=float(item.get("started_at", {}).get("N", "0")),
+            watching=item.get("watching", {}).get("S", ""),
+            watch_until=float(item.get("watch_until", {}).get("N", "0")),
         )
 
     def update(self, record: RequestRecord, changes: Mapping[str, Any], *, expires_at: float | None = None) -> bool:

@@ -80,6 +80,7 @@ from aurora_clone.readiness import (
     Ready,
     Step,
     Wait,
+    deletion_accepted,
     plan_convergence,
     plan_teardown,
 )
@@ -173,6 +174,15 @@ def snapshot_on_delete(raw: Mapping[str, Any]) -> bool:
         return parse_properties(raw).snapshot_on_delete
     except PropertiesError:
         return str(raw.get("SnapshotOnDelete", "")).strip().lower() == "true"
+
+
+def wait_for_deletion(raw: Mapping[str, Any]) -> bool:
+    """The request's WaitForDeletion, read on its own as SnapshotOnDelete is (a Delete goes ahead whatever
+    else is wrong with its properties); anything but false waits, as before the property existed."""
+    try:
+        return parse_properties(raw).wait_for_deletion
+    except PropertiesError:
+        return str(raw.get("WaitForDeletion", "")).strip().lower() != "false"
 
 
 def _shared_defaults(source: ClusterView) -> ClusterView:
@@ -709,6 +719,7 @@ class CloneResource:
             answer_id=physical_id,
             final_snapshot=final_snapshot_id(target, request.token) if keep else None,
             then=then,
+            answer_when_accepted=not wait_for_deletion(request.properties),
         )
         # The clone was just described: plan from that view rather than describe it again.
         return (
@@ -746,13 +757,27 @@ class CloneResource:
     def conclude(self, job: Job, look: Look) -> Outcome:
         """Carry out the looked-at step (its RDS actions, if any) and say whether the request is finished."""
         cluster, step = look.cluster, look.step
+        carried_out: Act | None = None
         if isinstance(step, Act) and cluster is not None:
             try:
                 done = self.actions.carry_out(step, cluster)
+                carried_out = done if isinstance(done, Act) else None
                 step = Wait(step.why) if isinstance(done, Act) else done
             except (RdsError, ValueError) as error:
                 _raise_if_transient(error)
                 step = Broken(str(error))
+        if (
+            isinstance(step, Wait)
+            and job.kind == "teardown"
+            and job.answer_when_accepted
+            and job.failure is None
+            and deletion_accepted(cluster, carried_out)
+        ):
+            # WaitForDeletion false: RDS cannot take the deletion back; answer now, the engine watches the rest.
+            step = Ready()
+            if not job.then:
+                logger.info("Deletion accepted by RDS; answering now", extra={"cluster": job.cluster_id})
+                return Done(job.answer_id, watch=job.cluster_id)
         if isinstance(step, Wait) and job.kind == "converge" and _copying_in_full(cluster):
             # Said in every pending status, so a timeout's Reason tells why this clone was slow.
             step = Wait(

@@ -23,6 +23,8 @@ RDS_DETAIL_TYPES = frozenset({"RDS DB Cluster Event", "RDS DB Instance Event"})
 
 FALLBACK_SECONDS = 30  # a pending request is looked at at least this often, whatever events say
 LAST_STAGE_SECONDS = 10  # ... and this often once its last stage is under way: its event may be lost
+WATCH_SECONDS = 30  # an accepted deletion answered early (WaitForDeletion false) is looked at this often ...
+WATCH_LIMIT_SECONDS = 3600  # ... for at most this long after the answer
 RECHECK_SECONDS = 2  # after an event that Describe does not show yet (REFERENCE: eventual consistency)
 ANSWER_MARGIN_SECONDS = 15  # the answer must reach CloudFormation this long before its ServiceTimeout
 MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds

@@ -80,6 +80,64 @@ def test_delete_with_snapshot_on_delete_and_other_invalid_properties_still_snaps
     assert [name for name in manual_snapshots() if name.startswith(f"{clone_id}-final-")]
 
 
+# --- WaitForDeletion -----------------------------------------------------------------------------------------------
+
+
+def cluster_status(clone_id: str) -> str | None:
+    cluster = describe_cluster(clone_id)
+    return None if cluster is None else str(cluster["Status"])
+
+
+def test_wait_for_deletion_false_answers_once_rds_accepted_then_watches_until_gone(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source
+) -> None:
+    properties = {"SourceClusterId": source.identifier, "InstanceCount": "2", "WaitForDeletion": "false"}
+    clone_id = created(cfn, world, properties)
+
+    sent = cfn.send(cfn.event("Delete", properties, physical_id=clone_id))
+
+    answer = cfn.answer(sent)
+    assert answer is not None and answer["Status"] == "SUCCESS", answer
+    assert answer["PhysicalResourceId"] == clone_id
+    assert cluster_status(clone_id) == "deleting", "answered before RDS finished, after it accepted"
+    instances = boto3.client("rds").describe_db_instances()["DBInstances"]
+    assert {i["DBInstanceStatus"] for i in instances if i["DBInstanceIdentifier"].startswith(clone_id)} == {"deleting"}
+    for _ in range(6):
+        cfn.step()
+    assert clone_id not in cluster_ids() and instance_ids() == {source.writer}
+    assert len(cfn.answers(sent)) == 1, "the watch never answers again"
+    assert cfn.nothing_left(), "the watch ends once RDS no longer lists the clone"
+
+
+def test_wait_for_deletion_false_waits_while_the_clone_is_busy_and_answers_once_accepted(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source
+) -> None:
+    properties = {"SourceClusterId": source.identifier, "WaitForDeletion": "false"}
+    clone_id = created(cfn, world, properties)
+    boto3.client("rds").modify_db_cluster(DBClusterIdentifier=clone_id, Port=6543, ApplyImmediately=True)
+    assert cluster_status(clone_id) == "modifying"
+
+    sent = cfn.send(cfn.event("Delete", properties, physical_id=clone_id))
+
+    assert cfn.answer(sent) is None, "nothing is deleted, so nothing answered, while RDS is modifying"
+    answer = cfn.run(sent, world.advance)
+    assert answer["Status"] == "SUCCESS"
+    assert cluster_status(clone_id) in ("deleting", None)
+
+
+def test_wait_for_deletion_default_answers_only_once_the_clone_is_gone(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source
+) -> None:
+    properties = {"SourceClusterId": source.identifier}
+    clone_id = created(cfn, world, properties)
+
+    sent = cfn.send(cfn.event("Delete", properties, physical_id=clone_id))
+
+    assert cfn.answer(sent) is None and cluster_status(clone_id) == "deleting"
+    assert cfn.run(sent, world.advance)["Status"] == "SUCCESS"
+    assert clone_id not in cluster_ids()
+
+
 # --- DeletionProtection --------------------------------------------------------------------------------------------
 
 

@@ -77,6 +77,9 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
         pytest.param({"DeletionProtection": "true"}, "deletion_protection", True, id="protection"),
         pytest.param({"DeletionProtection": "false"}, "deletion_protection", False, id="no-protection"),
         pytest.param({"WarmPool": "ci"}, "warm_pool", "ci", id="warm-pool"),
+        pytest.param({}, "wait_for_deletion", True, id="wait-for-deletion-default"),
+        pytest.param({"WaitForDeletion": "false"}, "wait_for_deletion", False, id="no-wait-for-deletion"),
+        pytest.param({"WaitForDeletion": "TRUE"}, "wait_for_deletion", True, id="wait-for-deletion"),
     ],
 )
 def test_new_property_given_converted(given: dict[str, Any], field: str, expected: Any) -> None:
@@ -164,6 +167,7 @@ def test_new_properties_unset_defaults() -> None:
         pytest.param({"KmsKeyId": ["k"]}, "KmsKeyId", "single value", id="key-list"),
         pytest.param({"SnapshotOnDelete": "always"}, "SnapshotOnDelete", "true or false", id="snapshot-flag"),
         pytest.param({"DeletionProtection": "on"}, "DeletionProtection", "true or false", id="protection-flag"),
+        pytest.param({"WaitForDeletion": "no"}, "WaitForDeletion", "true or false", id="wait-flag"),
         pytest.param({"WarmPool": "CI"}, "WarmPool", "not a warm shape's name", id="warm-pool-upper-case"),
         pytest.param({"WarmPool": "a" * 21}, "WarmPool", "1-20 lower-case", id="warm-pool-too-long"),
         pytest.param(

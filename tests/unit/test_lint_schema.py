@@ -115,6 +115,7 @@ SAMPLES: dict[str, list[Any]] = {
     "ServerlessV2MaxCapacity": [1, "1.5", 256, 0.5, "257", "8.3"],
     "KmsKeyId": [KEY_ID, "alias/aws/rds", "key"],
     "SnapshotOnDelete": ["true", "nope"],
+    "WaitForDeletion": ["false", False, "True", "later"],
     "DeletionProtection": [True, "TRUE", "1"],
     "WarmPool": ["ci", "qa-2", "a" * 20, "a" * 21, "CI", "1ci", ""],
 }

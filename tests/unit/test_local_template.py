@@ -463,5 +463,7 @@ def test_example_stack_resolves_like_cloudformation() -> None:
         "ServiceTimeout": 3600,
         "SourceClusterId": "prod-db",
         "InstanceClass": "db.r6g.large",
+        "WarmPool": "",
+        "WaitForDeletion": "true",
         "Tags": [{"Key": "Purpose", "Value": "integration-test"}, {"Key": "Stack", "Value": "integration"}],
     }
