@@ -470,12 +470,12 @@ def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
         print(f"\nThe source '{source_id}' does not exist; its copies are listed.")
     print(f"\nClone slots free now: {free_now} (on clusters that are available with an instance).")
     warm = snapshot.warm_clones_of(source_id)
-    if warm:
-        shapes = sorted({cluster.warm_pool or "" for cluster in warm})
-        for shape in shapes:
-            of_shape = [cluster for cluster in warm if cluster.warm_pool == shape]
-            ready = sum(1 for cluster in of_shape if cluster.accepts_clones)
-            print(f"Warm pool '{shape}': {len(of_shape)} unclaimed warm clone(s), {ready} available with an instance.")
+    kept = _warm_counts(source_id, slot_limit)
+    for shape in sorted({cluster.warm_pool or "" for cluster in warm} | set(kept)):
+        of_shape = [cluster for cluster in warm if cluster.warm_pool == shape]
+        ready = sum(1 for cluster in of_shape if cluster.accepts_clones)
+        fill = f"{ready} of {kept[shape]} ready" if shape in kept else f"{ready} ready, no longer in the pool document"
+        print(f"Warm pool '{shape}': {fill} ({len(of_shape)} unclaimed warm clone(s), those not ready being made).")
     claimed = [
         cluster.identifier
         for cluster in snapshot
@@ -493,6 +493,25 @@ def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
             f"Tagged as copies of '{source_id}' but not made by this tool (never used or deleted): {', '.join(ignored)}"
         )
     return 0
+
+
+def _warm_counts(source_id: str, slot_limit: int) -> dict[str, int]:
+    """The warm shapes the stored pool document keeps for ``source_id``: name -> count; empty when it cannot
+    be read (status still shows what exists)."""
+    from aurora_clone.pool.plan import PoolConfigError, parse_pool_config
+    from aurora_clone.pool_runner import PoolDocumentError, read_pool_document
+
+    try:
+        stored = read_pool_document(settings.pool_config_parameter)
+        policies = parse_pool_config(stored, slot_limit=slot_limit) if stored is not None else ()
+    except (PoolDocumentError, PoolConfigError):
+        return {}
+    return {
+        shape.name: shape.count
+        for policy in policies
+        if policy.source_id.lower() == source_id.lower()
+        for shape in policy.warm
+    }
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:

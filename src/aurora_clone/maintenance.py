@@ -29,6 +29,7 @@ Metrics (CloudWatch embedded metric format on stdout, one document per pool, dim
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -61,25 +62,42 @@ def emit_metrics(run: PoolRun) -> None:
     metrics.flush_metrics()
 
 
-def pools_asked_for(event: Any) -> tuple[bool, str | None] | None:
-    """What an invocation asks: (run the sweep too, only this source's pool or None for every pool), or None
-    for an RDS event of something that is not a warm clone (nothing to do).
+@dataclass(frozen=True)
+class Asked:
+    """What one invocation of the pool function is for: the sweep too, one source's pool only (None: every
+    pool), or only the pools that keep warm clones."""
+
+    sweep: bool
+    only: str | None = None
+    warm_only: bool = False
+
+
+# The target Input of the warm upkeep schedule (template.yaml PoolWarmUpkeepRule).
+WARM_UPKEEP = {"upkeep": "warm"}
+
+
+def pools_asked_for(event: Any) -> Asked | None:
+    """What an invocation asks; None for an RDS event of something that is not a warm clone (nothing to do).
 
     >>> pools_asked_for({"refill": "Prod-DB"}), pools_asked_for({"source": "aws.events"})
-    ((False, 'prod-db'), (True, None))
+    (Asked(sweep=False, only='prod-db', warm_only=False), Asked(sweep=True, only=None, warm_only=False))
+    >>> pools_asked_for({"upkeep": "warm"})
+    Asked(sweep=False, only=None, warm_only=True)
     >>> pools_asked_for({"source": "aws.rds", "detail": {"SourceIdentifier": "aurora-clone-prod-db-warm-ci-1-1"}})
-    (False, None)
+    Asked(sweep=False, only=None, warm_only=True)
     >>> pools_asked_for({"source": "aws.rds", "detail": {"SourceIdentifier": "aurora-clone-prod-db-copy-1-1"}})
     """
     if isinstance(event, dict) and isinstance(event.get("refill"), str):
-        return False, event["refill"].strip().lower()
+        return Asked(sweep=False, only=event["refill"].strip().lower())
+    if event == WARM_UPKEEP:
+        return Asked(sweep=False, warm_only=True)
     if isinstance(event, dict) and event.get("source") == "aws.rds":
         detail = event.get("detail")
         identifier = detail.get("SourceIdentifier") if isinstance(detail, dict) else None
         if isinstance(identifier, str) and "-warm-" in identifier:
-            return False, None
+            return Asked(sweep=False, warm_only=True)
         return None
-    return True, None
+    return Asked(sweep=True)
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
@@ -96,8 +114,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     asked = pools_asked_for(event)
     if asked is None:
         return summary
-    with_sweep, only = asked
-    if with_sweep and settings.sweep_enabled:
+    if asked.sweep and settings.sweep_enabled:
         sweep = run_sweep(rds, now, grace=settings.sweep_grace, dry_run=dry_run)
         for problem in sweep.errors:
             logger.error("Orphan not deleted", extra={"problem": problem})
@@ -123,12 +140,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except PoolConfigError as error:
         logger.error("Invalid pool document", extra={"parameter": parameter, "problems": error.problems})
         raise
-    if only is not None:
-        policies = tuple(policy for policy in policies if policy.source_id == only)
+    if event == WARM_UPKEEP and not any(policy.warm for policy in policies):
+        return summary  # no warm pool to keep: the schedule costs one SSM read and no RDS call
+    if asked.only is not None:
+        policies = tuple(policy for policy in policies if policy.source_id == asked.only)
     else:
         retired = retire_warm_clones(policies, rds, now)
         summary["warmRetired"] = list(retired.warm_deleted)
         summary["errors"] += len(retired.errors)
+    if asked.warm_only:
+        # Between the daily runs, only warm clones need their next step (a cluster made needs its instance).
+        policies = tuple(policy for policy in policies if policy.warm)
     runs = []
     for run in run_pools(policies, rds, now):
         emit_metrics(run)  # at once: a run cut short by the timeout still reports the pools it did

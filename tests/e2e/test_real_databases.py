@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from aurora_clone import cli
+from aurora_clone.local.pace import Durations
 from aurora_clone.local.session import LocalSession
 from aurora_clone.local.world import SOURCE_MASTER_PASSWORD, SOURCE_MASTER_USERNAME
 from tests.local_databases import connect, port_answers, process_tree, running, wait_for
@@ -15,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = str(ROOT / "example" / "template.yaml")
 FUNCTION_TEMPLATE = str(ROOT / "template.yaml")
 SOURCE = "orders-db"
+WARM_TAG = "aurora-clone:warm-pool"
+WARM_FILL_WORLD_SECONDS = 3 * 3600.0
+# A cold clone waits for its cluster and then its writer (about 11 world minutes); a warm claim waits for neither.
+# At this time scale the function's own real run time counts too (0.35 s real is 70 world seconds), hence the
+# bound is one instance's creation, not the seconds bench/lifecycle.py measures at realistic durations.
+WARM_GREEN_WORLD_SECONDS = Durations().instance_creating
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +73,68 @@ def test_clone_from_the_stack_outputs_has_the_source_data_then_goes_its_own_way(
     assert wait_for(lambda: not clone_files.exists()), f"{clone_files} is still there"
     assert wait_for(lambda: not running(clone_processes)), f"left running: {running(clone_processes)}"
     assert port_answers(source.address, source.port), "the source's server went with the clone"
+
+
+def warm_clones(local: LocalSession) -> dict[str, dict[str, Any]]:
+    """The unclaimed warm clones of the source: identifier -> the cluster as RDS lists it."""
+    clusters = local.world.client("rds").describe_db_clusters()["DBClusters"]
+    return {
+        item["DBClusterIdentifier"]: item
+        for item in clusters
+        if any(tag["Key"] == WARM_TAG for tag in item["TagList"]) and item["Status"] != "deleting"
+    }
+
+
+def ready(local: LocalSession, identifier: str) -> bool:
+    """The cluster and each of its instances are available: what a claim waits for."""
+    rds = local.world.client("rds")
+    (cluster,) = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"]
+    members = [member["DBInstanceIdentifier"] for member in cluster["DBClusterMembers"]]
+    statuses = [
+        rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceStatus"] for name in members
+    ]
+    return cluster["Status"] == "available" and bool(statuses) and set(statuses) == {"available"}
+
+
+def test_warm_pool_filled_by_pool_apply_gives_a_stack_a_real_database_in_seconds(
+    local: LocalSession, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in local.world.client_env().items():
+        monkeypatch.setenv(key, value)
+    shape = {"name": "ci", "count": 1, "maxAge": "PT12H", "properties": {"InstanceClass": "db.r6g.large"}}
+    document = {"pools": [{"source": SOURCE, "spareSlots": 2, "warm": [shape]}]}
+    ssm = local.world.client("ssm")
+    ssm.put_parameter(Name="/aurora-clone/pools", Value=json.dumps(document), Type="String", Overwrite=True)
+
+    assert cli.main(["pool", "apply"]) == 0
+    assert "Make 1 warm clone" in capsys.readouterr().out
+    (warm_id,) = warm_clones(local)
+    # The pool function, woken by the warm clone's RDS events, adds its writer: no second apply.
+    assert local.world.wait_until(lambda: ready(local, warm_id), WARM_FILL_WORLD_SECONDS), warm_id
+    assert cli.main(["pool", "status", SOURCE]) == 0
+    assert "Warm pool 'ci': 1 of 1 ready" in capsys.readouterr().out
+    parameters = {"SourceClusterId": SOURCE, "CloneFunctionStackName": local.function_stack_name, "WarmPool": "ci"}
+
+    started = local.world.world_time()
+    stack = local.cloudformation.create_stack("warm-db", EXAMPLE, parameters)
+    took = local.world.world_time() - started
+
+    assert stack.status == "CREATE_COMPLETE", stack.status_reason
+    assert stack.outputs["ClusterId"] == warm_id and stack.outputs["FromWarmPool"] == "true"
+    assert took < WARM_GREEN_WORLD_SECONDS, f"green after {took:.0f} world seconds"
+    clone = connect(stack.outputs["Endpoint"], stack.outputs["Port"], SOURCE_MASTER_USERNAME, SOURCE_MASTER_PASSWORD)
+    try:
+        names = [row[0] for row in clone.run("SELECT name FROM customers ORDER BY id")]
+    finally:
+        clone.close()
+    assert names == ["Ada Lovelace", "Grace Hopper", "Edsger Dijkstra"]
+    # The claim woke the pool: a replacement is on its way without another apply.
+    assert local.world.wait_until(lambda: bool(set(warm_clones(local)) - {warm_id}), WARM_GREEN_WORLD_SECONDS)
+
+    assert local.cloudformation.delete_stack("warm-db").status == "DELETE_COMPLETE"
+    assert warm_id not in {
+        c["DBClusterIdentifier"] for c in local.world.client("rds").describe_db_clusters()["DBClusters"]
+    }
+    ssm.put_parameter(Name="/aurora-clone/pools", Value=json.dumps({"pools": []}), Type="String", Overwrite=True)
+    assert cli.main(["pool", "apply"]) == 0
+    assert local.world.wait_until(lambda: not warm_clones(local), WARM_FILL_WORLD_SECONDS), "the warm pool stayed"

@@ -15,7 +15,7 @@ import pytest
 
 from aurora_clone import handler as handler_module
 from aurora_clone.engine import RequestEngine
-from aurora_clone.maintenance import pools_asked_for
+from aurora_clone.maintenance import Asked, pools_asked_for
 from aurora_clone.ownership import FROM_WARM_POOL_TAG, STACK_ID_TAG, WARM_POOL_TAG
 from aurora_clone.pool.model import DATA_TIME_TAG
 from aurora_clone.pool.plan import PoolPolicy
@@ -192,7 +192,34 @@ def test_the_pool_refills_after_a_claim(
     refilled = run(policy_of(source))
 
     assert len(refilled.result.warm_made) == 1
-    assert pools_asked_for({"refill": waker.woken[0]}) == (False, source.identifier)
+    assert pools_asked_for({"refill": waker.woken[0]}) == Asked(sweep=False, only=source.identifier)
+
+
+def test_a_paused_serverless_shape_is_claimed_and_the_claim_sets_the_resources_capacities(
+    cfn: FakeCloudFormation, world: AwsGaps, source: Source, waker: RecordingWaker
+) -> None:
+    paused = {"instance_class": "db.serverless", "serverless_v2_min_capacity": 0, "serverless_v2_max_capacity": 4}
+    (warm_id,) = fill(policy_of(source, count=1, **paused), world)
+    before = describe_cluster(warm_id)
+    assert before is not None and before["ServerlessV2ScalingConfiguration"]["MinCapacity"] == 0
+
+    answer = cfn.run(
+        create(
+            cfn,
+            source,
+            WarmPool=SHAPE,
+            InstanceClass="db.serverless",
+            ServerlessV2MinCapacity="0.5",
+            ServerlessV2MaxCapacity="8",
+        ),
+        world.advance,
+    )
+
+    assert answer["Status"] == "SUCCESS", answer
+    assert answer["PhysicalResourceId"] == warm_id and answer["Data"]["FromWarmPool"] == "true"
+    after = describe_cluster(warm_id)
+    assert after is not None
+    assert after["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 8.0}
 
 
 def test_an_empty_warm_pool_falls_back_to_a_cold_clone(

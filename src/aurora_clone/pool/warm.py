@@ -54,6 +54,9 @@ _SLOW: tuple[tuple[str, str, str], ...] = (
     ("Port", "port", "the source's"),
 )
 WARM_SHAPE_PROPERTIES = tuple(name for name, _, _ in _SLOW)
+# Serverless v2 capacities change in seconds (ModifyDBCluster, applied at once), so a warm shape may idle at
+# its own (MinCapacity 0: paused) and the claim sets the resource's; they never make a mismatch.
+SET_AT_CLAIM = ("ServerlessV2MinCapacity", "ServerlessV2MaxCapacity")
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,8 @@ def shape_difference(shape: WarmShape, wanted: CloneProperties) -> tuple[str, ..
     """
     differences = []
     for name, field_name, unset in _SLOW:
+        if name in SET_AT_CLAIM:
+            continue
         kept, asked = getattr(shape.properties, field_name), getattr(wanted, field_name)
         if kept != asked:
             differences.append(
