@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aurora_clone import cli
+from aurora_clone.local.auto_pause import RESUME_SECONDS, SECONDS_UNTIL_AUTO_PAUSE
 from aurora_clone.local.pace import Durations
 from aurora_clone.local.session import LocalSession
 from aurora_clone.local.world import SOURCE_MASTER_PASSWORD, SOURCE_MASTER_USERNAME
-from tests.local_databases import connect, port_answers, process_tree, running, wait_for
+from tests.local_databases import connect, describe, port_answers, process_tree, running, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = str(ROOT / "example" / "template.yaml")
@@ -21,6 +23,7 @@ FUNCTION_TEMPLATE = str(ROOT / "template.yaml")
 SOURCE = "orders-db"
 WARM_TAG = "aurora-clone:warm-pool"
 WARM_FILL_WORLD_SECONDS = 3 * 3600.0
+AUTO_PAUSE_WORLD_SECONDS = SECONDS_UNTIL_AUTO_PAUSE
 # A cold clone waits for its cluster and then its writer (about 11 world minutes); a warm claim waits for neither.
 # At this time scale the function's own real run time counts too (0.35 s real is 70 world seconds), hence the
 # bound is one instance's creation, not the seconds bench/lifecycle.py measures at realistic durations.
@@ -113,7 +116,12 @@ def test_warm_pool_filled_by_pool_apply_gives_a_stack_a_real_database_in_seconds
     assert local.world.wait_until(lambda: ready(local, warm_id), WARM_FILL_WORLD_SECONDS), warm_id
     assert cli.main(["pool", "status", SOURCE]) == 0
     assert "Warm pool 'ci': 1 of 1 ready" in capsys.readouterr().out
-    parameters = {"SourceClusterId": SOURCE, "CloneFunctionStackName": local.function_stack_name, "WarmPool": "ci"}
+    parameters = {
+        "SourceClusterId": SOURCE,
+        "CloneFunctionStackName": local.function_stack_name,
+        "WarmPool": "ci",
+        "WaitForDeletion": "false",
+    }
 
     started = local.world.world_time()
     stack = local.cloudformation.create_stack("warm-db", EXAMPLE, parameters)
@@ -131,10 +139,63 @@ def test_warm_pool_filled_by_pool_apply_gives_a_stack_a_real_database_in_seconds
     # The claim woke the pool: a replacement is on its way without another apply.
     assert local.world.wait_until(lambda: bool(set(warm_clones(local)) - {warm_id}), WARM_GREEN_WORLD_SECONDS)
 
+    gone_at: list[float] = []
+
+    def on_rds_event(event: dict[str, Any]) -> None:
+        detail = event.get("detail", {})
+        if detail.get("EventID") == "RDS-EVENT-0171" and detail.get("SourceIdentifier") == warm_id:
+            gone_at.append(local.world.world_time_at(datetime.fromisoformat(detail["Date"].replace("Z", "+00:00"))))
+
+    local.world.watch_rds_events(on_rds_event)
     assert local.cloudformation.delete_stack("warm-db").status == "DELETE_COMPLETE"
-    assert warm_id not in {
-        c["DBClusterIdentifier"] for c in local.world.client("rds").describe_db_clusters()["DBClusters"]
-    }
+    answered_at = local.world.world_time()
+    assert local.world.wait_until(lambda: bool(gone_at), WARM_FILL_WORLD_SECONDS), "the claimed clone stayed"
+    # WaitForDeletion false: the Delete was answered once RDS accepted the deletion, before it was over.
+    assert answered_at < gone_at[0], f"answered at {answered_at:.0f}, the clone gone at {gone_at[0]:.0f}"
     ssm.put_parameter(Name="/aurora-clone/pools", Value=json.dumps({"pools": []}), Type="String", Overwrite=True)
     assert cli.main(["pool", "apply"]) == 0
     assert local.world.wait_until(lambda: not warm_clones(local), WARM_FILL_WORLD_SECONDS), "the warm pool stayed"
+
+
+def test_an_idle_serverless_clone_with_min_capacity_zero_pauses_and_a_connection_resumes_it(
+    local: LocalSession,
+) -> None:
+    databases = local.world.databases
+    assert databases is not None
+    rds = local.world.client("rds")
+    rds.restore_db_cluster_to_point_in_time(
+        DBClusterIdentifier="paused-clone",
+        SourceDBClusterIdentifier=SOURCE,
+        RestoreType="copy-on-write",
+        UseLatestRestorableTime=True,
+        ServerlessV2ScalingConfiguration={"MinCapacity": 0, "MaxCapacity": 4},
+    )
+    assert local.world.wait_until(lambda: describe(local.world, "paused-clone")["Status"] == "available", 3600)
+    rds.create_db_instance(
+        DBInstanceIdentifier="paused-clone-1",
+        DBClusterIdentifier="paused-clone",
+        DBInstanceClass="db.serverless",
+        Engine="aurora-postgresql",
+    )
+    assert local.world.wait_until(lambda: ready(local, "paused-clone"), 3600)
+    gate = databases.pauses.get("paused-clone")
+    assert gate is not None, "the clone's endpoint has no auto-pause gate"
+    cluster = describe(local.world, "paused-clone")
+    endpoint, port = cluster["Endpoint"], cluster["Port"]
+
+    assert local.world.wait_until(gate.paused, 2 * AUTO_PAUSE_WORLD_SECONDS), "idle, it never paused"
+    started = local.world.world_time()
+    first = connect(endpoint, port, SOURCE_MASTER_USERNAME, SOURCE_MASTER_PASSWORD)
+    resumed_after = local.world.world_time() - started
+    try:
+        assert first.run("SELECT count(*) FROM customers") == [[3]]
+        assert not gate.paused(), "paused with a session open"
+        second = connect(endpoint, port, SOURCE_MASTER_USERNAME, SOURCE_MASTER_PASSWORD)
+        second.close()
+    finally:
+        first.close()
+
+    assert resumed_after >= RESUME_SECONDS, f"answered {resumed_after:.1f} world seconds after the connection"
+    assert gate.resumes == 1, "the second connection, while it ran, resumed it again"
+    rds.delete_db_instance(DBInstanceIdentifier="paused-clone-1")
+    rds.delete_db_cluster(DBClusterIdentifier="paused-clone", SkipFinalSnapshot=True)

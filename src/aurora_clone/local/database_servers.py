@@ -51,6 +51,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from aurora_clone.local import database_plan as plan
+from aurora_clone.local.auto_pause import AutoPause
 from aurora_clone.local.database_plan import ServerFacts
 
 LOGGER = logging.getLogger(__name__)
@@ -545,8 +546,11 @@ class TlsFront:
     ``N``, and relays the session to the server on ``server_port``; a client that asks for no TLS is relayed
     as it is. One event loop thread per front."""
 
-    def __init__(self, address: str, port: int, server_port: int, certificate: Path, key: Path) -> None:
+    def __init__(
+        self, address: str, port: int, server_port: int, certificate: Path, key: Path, gate: AutoPause | None = None
+    ) -> None:
         self.address, self.port, self.server_port = address, port, server_port
+        self.gate = gate  # auto-pause: a session waits while a paused cluster resumes
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(certificate, key)
         self._loop = asyncio.new_event_loop()
@@ -588,6 +592,7 @@ class TlsFront:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         server_writer: asyncio.StreamWriter | None = None
+        opened = False
         try:
             first = await reader.readexactly(8)
             while struct.unpack("!ii", first) in ((8, POSTGRES_SSL_REQUEST_CODE), (8, POSTGRES_GSSENC_REQUEST_CODE)):
@@ -601,12 +606,17 @@ class TlsFront:
                 await writer.start_tls(self._context)
                 first = b""
                 break
+            if self.gate is not None:
+                await self.gate.opening()
+                opened = True
             server_reader, server_writer = await asyncio.open_connection(self.address, self.server_port)
             server_writer.write(first)
             await asyncio.gather(_relay(reader, server_writer), _relay(server_reader, writer))
         except (OSError, EOFError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
             pass  # the client or the server went away, the handshake failed, or the front stops: the session ends
         finally:
+            if opened and self.gate is not None:
+                self.gate.closed()
             for end in (writer, server_writer):
                 if end is not None:
                     end.close()
@@ -696,6 +706,8 @@ class DatabaseServers:
         self._run_as = RunAs()
         self._count = 0
         self._reserved: set[tuple[str, int]] = set()  # (address, port) of every server, and of those about to start
+        # The auto-pause gate of a cluster's endpoint (LocalDatabases sets it); None: never paused.
+        self.gate_for: Callable[[str], AutoPause | None] | None = None
 
     def __enter__(self) -> DatabaseServers:
         self._run_as = RunAs.for_this_process()
@@ -887,7 +899,8 @@ class DatabaseServers:
 
     def _start_front(self, server: RunningServer) -> None:
         if server.tls is not None and server.own_port is not None:
-            server.front = TlsFront(server.address, server.port, server.own_port, *server.tls).start()
+            gate = self.gate_for(server.cluster_id) if self.gate_for is not None else None
+            server.front = TlsFront(server.address, server.port, server.own_port, *server.tls, gate=gate).start()
 
     def _stop(self, server: RunningServer) -> None:
         _stop_front(server)

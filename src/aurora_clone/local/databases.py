@@ -42,6 +42,7 @@ from moto.rds.models import DBCluster, DBInstance, RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
 
 from aurora_clone.local import database_plan as plan
+from aurora_clone.local.auto_pause import AutoPause
 from aurora_clone.local.database_servers import (
     AddressInUseError,
     Credentials,
@@ -51,6 +52,7 @@ from aurora_clone.local.database_servers import (
     free_port,
 )
 from aurora_clone.local.moto_lock import LOCK
+from aurora_clone.local.rds_lifecycle import cluster_members
 
 LOGGER = logging.getLogger(__name__)
 
@@ -78,8 +80,21 @@ class _Pending:
 class LocalDatabases:
     """Real servers for the world's clusters while entered (see the module doc)."""
 
-    def __init__(self, servers: DatabaseServers | None = None) -> None:
+    def __init__(
+        self,
+        servers: DatabaseServers | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        to_real: Callable[[float], float] | None = None,
+    ) -> None:
         self.servers = servers if servers is not None else DatabaseServers()
+        # Auto-pause, when the world gives its clock (world seconds) and time scale: see ``auto_pause``.
+        self.pauses: dict[str, AutoPause] = {}
+        if clock is not None and to_real is not None:
+            world_clock, scale = clock, to_real
+            self.servers.gate_for = lambda cluster_id: self.pauses.setdefault(
+                cluster_id, AutoPause(lambda: _may_pause(cluster_id), clock=world_clock, to_real=scale)
+            )
         self._pending = threading.local()
         self._tokens: dict[str, object] = {}  # cluster id -> the token on the moto cluster its server serves
         self._tokens_lock = threading.Lock()
@@ -303,6 +318,24 @@ class LocalDatabases:
                 del self._tokens[cluster_id]
         for cluster_id in gone:
             self.servers.stop(cluster_id)
+
+
+def _may_pause(cluster_id: str) -> bool:
+    """Whether Aurora would pause the cluster when idle: ServerlessV2MinCapacity 0 and its writer (every
+    instance) Serverless v2."""
+    with LOCK:
+        for _account, _region, backend in list(rds_backends.iter_backends()):
+            cluster = backend.clusters.get(cluster_id)
+            if cluster is None:
+                continue
+            scaling = cluster.__dict__.get("serverless_v2_scaling_configuration") or {}
+            instances = cluster_members(backend, cluster)
+            return (
+                float(scaling.get("MinCapacity", -1)) == 0
+                and bool(instances)
+                and all(instance.db_instance_class == "db.serverless" for instance in instances)
+            )
+    return False
 
 
 def _clusters() -> Iterator[Any]:

@@ -346,7 +346,7 @@ class LocalAws:
                 servers = DatabaseServers(
                     issue_certificate=lambda where, host: issue_certificate(where, authority, host)
                 )
-                self.databases = LocalDatabases(servers).__enter__()
+                self.databases = LocalDatabases(servers, clock=self.world_time, to_real=self.to_real).__enter__()
             self._app = self._moto  # a run starts with moto alone: middleware belongs to the run that added it
             self._server = _Server(self._serve, (str(cert), str(key)))
             self.endpoint_url = f"https://localhost:{self._server.server_address[1]}"
