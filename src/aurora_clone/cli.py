@@ -639,10 +639,10 @@ def pool_run(
     from aurora_clone.timespec import format_duration
 
     policies = _load_pools(config, parameter, slot_limit)
-    if not policies:
-        if policies is not None:
-            print("The document lists no pools.")
+    if policies is None:
         return 0
+    if not policies:
+        print("The document lists no pools.")
     rds = RdsGateway()
     log = _quiet_logger()
     now = process_clock.utcnow()
@@ -669,6 +669,18 @@ def pool_run(
         # Warm clones belong to their pool: those of a source no longer in the document go.
         failed = _print_done(retire_warm_clones(policies, rds, now, log, store)) or failed
     return 1 if failed else 0
+
+
+def pool_put(config: Path, parameter: str | None, slot_limit: int) -> int:
+    """Check the pool document in ``config`` and store it in the SSM parameter the pool function reads (its
+    schedule, the warm upkeep and the refills after claims): nothing is stored when it has a problem."""
+    from aurora_clone.aws_clients import aws_client
+
+    _load_pools(config, None, slot_limit)  # exits with every problem of an invalid document
+    name = parameter or settings.pool_config_parameter
+    aws_client("ssm").put_parameter(Name=name, Value=config.read_text(), Type="String", Overwrite=True)
+    print(f"Stored the pool document in the SSM parameter '{name}'; the pool function reads it at its next run.")
+    return 0
 
 
 def _print_done(result: RunResult) -> bool:
@@ -849,6 +861,15 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--slot-limit", type=int, help=limit_help)
         if name == "apply":
             command.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    put = pool_actions.add_parser(
+        "put", help="check a pool document and store it in the SSM parameter the pool function reads", parents=[target]
+    )
+    put.add_argument("--config", type=Path, required=True, help="the pool document as a JSON file")
+    put.add_argument(
+        "--parameter",
+        help="the SSM parameter to store it in (default: $POOL_CONFIG_PARAMETER, else /aurora-clone/pools)",
+    )
+    put.add_argument("--slot-limit", type=int, help=limit_help)
     return parser
 
 
@@ -879,6 +900,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"aurora-clone: acting on {target.description}", file=sys.stderr)
     from aurora_clone.request_store import RequestStore
 
+    if args.command == "pool" and args.action == "put":  # SSM only: no table needed
+        return pool_put(args.config, args.parameter, _slot_limit(args.slot_limit))
     # The table holds the tool's record of what it made: every command below reads it.
     table = args.request_table or settings.request_table_given or _request_table(args.function_stack, target)
     store = RequestStore(table=table)

@@ -385,3 +385,22 @@ def test_pool_apply_dry_run_changes_nothing(world: AwsGaps, tmp_path: Path, caps
     assert status == 0
     assert "[dry run] Create 1 full copy" in capsys.readouterr().out
     assert changing_calls(world) == calls_before
+
+
+def test_pool_put_stores_a_checked_document_and_refuses_an_invalid_one(
+    world: AwsGaps, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ssm = boto3.client("ssm")
+    good = tmp_path / "pools.json"
+    good.write_text(json.dumps({"pools": [{"source": "prod-db", "spareSlots": 5}]}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"pools": [{"source": "prod-db", "spareSlot": 5}]}))
+
+    stored = cli.main(["pool", "put", "--config", str(good), "--parameter", PARAMETER])
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["pool", "put", "--config", str(bad), "--parameter", PARAMETER])
+
+    assert stored == 0
+    assert ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"] == good.read_text()
+    assert "spareSlot" in str(refused.value), "the problem is named"
+    assert f"Stored the pool document in the SSM parameter '{PARAMETER}'" in capsys.readouterr().out

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from aurora_clone import cli
 from aurora_clone import handler as handler_module
 from aurora_clone.engine import RequestEngine
 from aurora_clone.maintenance import Asked, pools_asked_for
@@ -129,6 +131,20 @@ def test_warm_clones_of_a_pool_no_longer_in_the_document_are_deleted(
 
     assert not set(warm) & cluster_ids()
     assert not any(name.startswith("aurora-clone-prod-db-warm-") for name in instance_ids())
+
+
+def test_pool_apply_of_a_document_without_pools_retires_every_warm_clone(
+    world: AwsGaps, source: Source, warm: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "pools.json"
+    empty.write_text('{"pools": []}')
+
+    for _ in range(4):
+        assert cli.main(["pool", "apply", "--config", str(empty)]) == 0
+        world.advance()
+
+    assert "Warm clones being deleted" in capsys.readouterr().out
+    assert not set(warm) & cluster_ids()
 
 
 def test_a_warm_clone_older_than_max_age_is_replaced(world: AwsGaps, source: Source, warm: list[str]) -> None:
