@@ -425,17 +425,21 @@ class CloneResource:
                 view = self.rds.describe_cluster(cluster_id)
                 if view is None or not _warm_ready(view, properties.instance_count):
                     continue
-                claim = MadeRecord(
-                    cluster_id,
-                    "clone",
-                    request=request.token,
-                    stack_id=request.stack_id,
-                    logical_id=request.logical_id,
-                    made_at=self.clock(),
-                )
-                if self.store.claim_warm(cluster_id, pool, claim):
+                if self.store.claim_warm(cluster_id, pool, self._clone_record(request, cluster_id)):
                     return self._take_warm(request, properties, source, cluster_id, pool)
             return None, choice.why or f"WarmPool '{pool}' has no warm clone ready now"
+
+    def _clone_record(self, request: Request, cluster_id: str, source: str = "") -> MadeRecord:
+        """The ledger's record of ``cluster_id`` as this request's clone (``source``: what it is restored from)."""
+        return MadeRecord(
+            cluster_id,
+            "clone",
+            request=request.token,
+            stack_id=request.stack_id,
+            logical_id=request.logical_id,
+            source=source,
+            made_at=self.clock(),
+        )
 
     def _take_warm(
         self, request: Request, properties: CloneProperties, source: ClusterView, cluster_id: str, pool: str
@@ -574,15 +578,7 @@ class CloneResource:
                 "ClusterId or remove it to get a generated one."
             )
         if recorded is None:
-            made = MadeRecord(
-                cluster_id,
-                "clone",
-                request=request.token,
-                stack_id=request.stack_id,
-                logical_id=request.logical_id,
-                source=source,
-                made_at=self.clock(),
-            )
+            made = self._clone_record(request, cluster_id, source)
             if self.store.record_made(made) is not None:
                 return f"ClusterId '{cluster_id}' is being made by another request; choose another ClusterId."
         self.hooks.before_restore(request, cluster_id)
