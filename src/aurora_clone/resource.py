@@ -398,9 +398,20 @@ class CloneResource:
     def _claim_warm(self, request: Request, properties: CloneProperties, source: ClusterView) -> tuple[str | None, str]:
         """Take a ready warm clone of ``source`` in the shape ``WarmPool`` names and make it this resource's clone:
         (its identifier, "") or (None, why none was taken). Under the source's slot lock, one conditional write in
-        the ledger makes it this request's; then its tags pass to the stack. A re-delivery finds its own claim."""
+        the ledger makes it this request's; then, the lock released, its tags pass to the stack. A re-delivery
+        finds its own claim."""
         pool = properties.warm_pool
         assert pool is not None
+        taken, why = self._choose_and_claim(request, properties, source, pool)
+        if taken is None:
+            return None, why
+        return self._take_warm(request, properties, source, taken, pool)
+
+    def _choose_and_claim(
+        self, request: Request, properties: CloneProperties, source: ClusterView, pool: str
+    ) -> tuple[str | None, str]:
+        """Under the source's slot lock, the warm clone this request claimed before, or the one it claims now
+        with one conditional write in the ledger; (None, why) when none."""
         with self.slot_lock.hold(source.identifier, request.token):
             listed = self.rds.list_clusters()
             warm = [c for c in listed.warm_clones_of(source.identifier) if c.warm_pool == pool]
@@ -409,7 +420,7 @@ class CloneResource:
             for cluster in warm + mine:
                 made = records.get(cluster.identifier.lower())
                 if made is not None and made.made_for == "clone" and made.request == request.token:
-                    return self._take_warm(request, properties, source, cluster.identifier, pool)
+                    return cluster.identifier, ""
             candidates = [
                 WarmCandidate(
                     c.identifier,
@@ -426,7 +437,7 @@ class CloneResource:
                 if view is None or not _warm_ready(view, properties.instance_count):
                     continue
                 if self.store.claim_warm(cluster_id, pool, self._clone_record(request, cluster_id)):
-                    return self._take_warm(request, properties, source, cluster_id, pool)
+                    return cluster_id, ""
             return None, choice.why or f"WarmPool '{pool}' has no warm clone ready now"
 
     def _clone_record(self, request: Request, cluster_id: str, source: str = "") -> MadeRecord:

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from aurora_clone import clock as process_clock
 from aurora_clone.request_store import RequestStore
 
+# How often a waiting caller looks at the lock again: a claim or a restore holds it for a few calls only.
+LOOK_AGAIN_SECONDS = 0.2
+
 
 class SlotLockBusyError(Exception):
     """Another invocation held the source's lock for longer than this one could wait."""
@@ -64,4 +67,4 @@ class SlotLock:
                     f"Another clone of '{source_id}' has been starting for over {self._wait:.0f} s; "
                     "try again in a minute."
                 )
-            self._sleep(0.5)
+            self._sleep(LOOK_AGAIN_SECONDS)
