@@ -864,7 +864,9 @@ def build_parser() -> argparse.ArgumentParser:
     put = pool_actions.add_parser(
         "put", help="check a pool document and store it in the SSM parameter the pool function reads", parents=[target]
     )
-    put.add_argument("--config", type=Path, required=True, help="the pool document as a JSON file")
+    put.add_argument(
+        "--config", type=Path, required=True, help="the pool document as a JSON file (required, no default)"
+    )
     put.add_argument(
         "--parameter",
         help="the SSM parameter to store it in (default: $POOL_CONFIG_PARAMETER, else /aurora-clone/pools)",

@@ -140,8 +140,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except PoolConfigError as error:
         logger.error("Invalid pool document", extra={"parameter": parameter, "problems": error.problems})
         raise
-    if event == WARM_UPKEEP and not any(policy.warm for policy in policies):
-        return summary  # no warm pool to keep: the schedule costs one SSM read and no RDS call
     if asked.only is not None:
         policies = tuple(policy for policy in policies if policy.source_id == asked.only)
     else:
