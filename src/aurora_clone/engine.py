@@ -359,28 +359,21 @@ class RequestEngine:
         if written is None:
             return  # answered, superseded or moved on by another invocation
         answered = replace(written, state="answered", answer=body)
-        self._deliver(answered)
+        watch = self._start_watch(answered.token, outcome.watch) if isinstance(outcome, Done) else {}
+        self._deliver(answered, watch)
         # Released only once the answer is PUT: until then the sweep sees a pending request owning the clone.
         if answered.job is not None:
             self.store.release_owner(answered.job.cluster_id, answered.token)
-        if isinstance(outcome, Done) and outcome.watch:
-            self._start_watch(answered.token, outcome.watch)
 
-    def _start_watch(self, token: str, cluster_id: str) -> None:
+    def _start_watch(self, token: str, cluster_id: str | None) -> dict[str, Any]:
         """After an early answer (WaitForDeletion false): look at ``cluster_id`` every WATCH_SECONDS until RDS
-        no longer lists it, through the request's own wake-up chain; nothing is answered again."""
-        record = self.store.load(token)
-        if record is None or record.state != "answered":
-            return
-        now = self.clock()
+        no longer lists it, through the request's own wake-up chain; nothing is answered again. The record
+        changes that start the watch, written with the delivery; none when there is nothing to watch."""
+        if not cluster_id:
+            return {}
         wake = self._new_id()
         self.queue.send(WakeUp(token, wake), WATCH_SECONDS)  # before the write, as for every wake-up
-        until = now + WATCH_LIMIT_SECONDS
-        self.store.update(
-            record,
-            {"watching": cluster_id, "watch_until": until, "wake": wake},
-            expires_at=until + ANSWERED_KEEP_SECONDS,
-        )
+        return {"watching": cluster_id, "watch_until": self.clock() + WATCH_LIMIT_SECONDS, "wake": wake}
 
     def _watch(self, record: RequestRecord) -> None:
         """One look at a cluster whose deletion was answered before it finished."""
@@ -406,8 +399,8 @@ class RequestEngine:
         self.queue.send(WakeUp(record.token, wake), WATCH_SECONDS)
         self.store.update(record, {"wake": wake, "seen": cluster.status})
 
-    def _deliver(self, record: RequestRecord) -> None:
-        """PUT the recorded answer; record whether CloudFormation accepted it."""
+    def _deliver(self, record: RequestRecord, also: Mapping[str, Any] | None = None) -> None:
+        """PUT the recorded answer; record whether CloudFormation accepted it (with ``also``'s changes)."""
         body = dict(record.answer or {})
         try:
             self._sender(str(record.event.get("ResponseURL", "")), body)
@@ -422,7 +415,12 @@ class RequestEngine:
         if delivered:
             changes.update({"event": {"RequestType": record.request_type}, "job": None})
         keep = ANSWERED_KEEP_SECONDS if delivered else RECORD_KEEP_SECONDS
-        self.store.update(record, changes, expires_at=now + keep)
+        expires_at = now + keep
+        if also:
+            changes.update(also)
+            if also.get("watch_until"):
+                expires_at = max(expires_at, float(also["watch_until"]) + ANSWERED_KEEP_SECONDS)
+        self.store.update(record, changes, expires_at=expires_at)
         if delivered:
             self._forget_known_clones(record, body)
 

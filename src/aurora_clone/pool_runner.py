@@ -158,27 +158,45 @@ def carry_out(
     )
 
 
-class _Run:
+class _Actions:
+    """What one run did and what failed (a sentence per failed action; the other actions went ahead)."""
+
+    failure_message = "Pool action failed"
+
+    def __init__(self, source_id: str, logger: AnyLogger) -> None:
+        self.source_id = source_id
+        self.logger = logger
+        self.deleted: list[str] = []
+        self.instances_deleted: list[str] = []
+        self.errors: list[str] = []
+
+    def _error(self, text: str) -> None:
+        self.errors.append(text)
+        self.logger.error(self.failure_message, extra={"source": self.source_id, "error": text})
+
+    def _count_deletions(self, step: Act, cluster_id: str) -> None:
+        """Record the deletes a teardown step asked RDS for."""
+        for action in step.actions:
+            if isinstance(action, DeleteInstance):
+                self.instances_deleted.append(action.identifier)
+            elif isinstance(action, DeleteCluster):
+                self.deleted.append(cluster_id)
+
+
+class _Run(_Actions):
     """One carrying out of one plan; collects what it did and what failed."""
 
     def __init__(self, plan: PoolPlan, rds: RdsGateway, now: datetime, logger: AnyLogger, store: RequestStore) -> None:
+        super().__init__(plan.source_id, logger)
         self.plan = plan
         self.rds = rds
         self.store = store
         self.prefix = settings.cluster_id_prefix
         self.executor = ActionExecutor(rds, store)
         self.now = now
-        self.logger = logger
         self.source: ClusterView | None = None
         self.created: list[str] = []
-        self.deleted: list[str] = []
         self.finished: list[str] = []
-        self.errors: list[str] = []
-        self.instances_deleted: list[str] = []
-
-    def _error(self, text: str) -> None:
-        self.errors.append(text)
-        self.logger.error("Pool action failed", extra={"source": self.plan.source_id, "error": text})
 
     def fetch_source(self) -> None:
         source_id = self.plan.source_id
@@ -355,12 +373,8 @@ class _Run:
             return
         step = self.executor.tear_down(copy)
         match step:
-            case Act(actions):
-                for action in actions:
-                    if isinstance(action, DeleteInstance):
-                        self.instances_deleted.append(action.identifier)
-                    elif isinstance(action, DeleteCluster):
-                        self.deleted.append(copy_id)
+            case Act():
+                self._count_deletions(step, copy_id)
                 self.logger.info("Obsolete copy being deleted", extra={"copy": copy_id, "step": step.why})
             case Wait(why):
                 self.logger.info(
@@ -393,24 +407,20 @@ def warm_tags(source_id: str, shape: str, cloned: str, data_time: datetime) -> d
     }
 
 
-class _WarmRun:
+class _WarmRun(_Actions):
     """One carrying out of a warm plan: deletes, makes and moves each warm clone one step towards its shape."""
+
+    failure_message = "Warm pool action failed"
 
     def __init__(
         self, policy: PoolPolicy, plan: WarmPlan, rds: RdsGateway, now: datetime, log: AnyLogger, store: RequestStore
     ) -> None:
-        self.policy, self.plan, self.rds, self.now, self.log, self.store = policy, plan, rds, now, log, store
+        super().__init__(policy.source_id, log)
+        self.policy, self.plan, self.rds, self.now, self.store = policy, plan, rds, now, store
         self.executor = ActionExecutor(rds, store)
         self.shapes = {shape.name: shape for shape in policy.warm}
         self.made: list[str] = []
         self.ready: list[str] = []
-        self.deleted: list[str] = []
-        self.instances_deleted: list[str] = []
-        self.errors: list[str] = []
-
-    def _error(self, text: str) -> None:
-        self.errors.append(text)
-        self.log.error("Warm pool action failed", extra={"source": self.policy.source_id, "error": text})
 
     def _recorded(self, cluster: ClusterView) -> bool:
         shape = cluster.tags.get(WARM_POOL_TAG, "")
@@ -447,11 +457,7 @@ class _WarmRun:
                 self._error(f"Could not delete the warm clone '{cluster_id}': {error}")
             return
         if isinstance(step, Act):
-            for action in step.actions:
-                if isinstance(action, DeleteInstance):
-                    self.instances_deleted.append(action.identifier)
-                elif isinstance(action, DeleteCluster):
-                    self.deleted.append(cluster_id)
+            self._count_deletions(step, cluster_id)
         elif isinstance(step, Broken):
             self._error(step.why)
 
@@ -467,7 +473,7 @@ class _WarmRun:
             step = plan_convergence(desired, cluster, self.now)
             if isinstance(step, Act):
                 self.executor.carry_out(step, cluster)
-                self.log.info("Warm clone step", extra={"cluster": cluster.identifier, "step": step.why})
+                self.logger.info("Warm clone step", extra={"cluster": cluster.identifier, "step": step.why})
             elif isinstance(step, Ready):
                 self.ready.append(cluster.identifier)
             elif isinstance(step, Broken):
@@ -515,7 +521,7 @@ class _WarmRun:
             self._error(f"Could not make a warm clone of shape '{shape.name}': {error}")
             return
         self.made.append(cluster_id)
-        self.log.info("Warm clone requested", extra={"cluster": cluster_id, "shape": shape.name})
+        self.logger.info("Warm clone requested", extra={"cluster": cluster_id, "shape": shape.name})
 
     def _identifier(self, shape: WarmShape, number: int) -> str:
         return copy_identifier(

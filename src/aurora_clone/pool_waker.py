@@ -3,10 +3,7 @@ claimed warm clone is replaced within a minute, not at the next scheduled run.""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from aurora_clone.aws_clients import aws_client
+from aurora_clone.aws_clients import LambdaFunction
 
 
 class PoolWaker:
@@ -14,14 +11,7 @@ class PoolWaker:
     caller logs them (the scheduled run still refills)."""
 
     def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-        self._client: Any = None  # built at the first wake, not at import or cold start
+        self.function = LambdaFunction(function_name)
 
     def wake(self, source_id: str) -> None:
-        if self._client is None:
-            self._client = aws_client("lambda")
-        self._client.invoke(
-            FunctionName=self.function_name,
-            InvocationType="Event",
-            Payload=json.dumps({"refill": source_id}).encode(),
-        )
+        self.function.invoke({"refill": source_id}, wait=False)

@@ -7,9 +7,8 @@ probe reads its endpoint, port, engine and managed secret from RDS itself."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from aurora_clone.aws_clients import aws_client
+from aurora_clone.aws_clients import LambdaFunction
 from aurora_clone.connection_check import ProbeRequest, ProbeResult
 
 
@@ -18,18 +17,11 @@ class ProbeInvoker:
     request is looked at again at its next wake-up."""
 
     def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-        self._client: Any = None  # built at the first probe, not at import or cold start
+        self.function = LambdaFunction(function_name)
 
     def probe(self, request: ProbeRequest) -> ProbeResult:
         """Invoke the probe (synchronously) to check the cluster ``request`` names."""
-        if self._client is None:
-            self._client = aws_client("lambda")
-        answer = self._client.invoke(
-            FunctionName=self.function_name,
-            InvocationType="RequestResponse",
-            Payload=json.dumps(request.to_event()).encode(),
-        )
+        answer = self.function.invoke(request.to_event(), wait=True)
         body = answer["Payload"].read()
         if answer.get("FunctionError"):
             return ProbeResult(
