@@ -35,12 +35,14 @@ class SlotLock:
         stale_after: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = process_clock.now,
+        elapsed: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store or RequestStore()
         self._wait = wait_seconds
         self._stale_after = stale_after
         self._sleep = sleep
-        self._clock = clock
+        self._clock = clock  # the time locks are stamped with (the world's, in the local world)
+        self._elapsed = elapsed  # the time a waiter spends of its invocation: always the real one
 
     @contextmanager
     def hold(self, source_id: str, holder: str) -> Iterator[None]:
@@ -52,7 +54,7 @@ class SlotLock:
             self._store.release_lock(name, holder)
 
     def _acquire(self, name: str, source_id: str, holder: str) -> None:
-        give_up = self._clock() + self._wait
+        give_up = self._elapsed() + self._wait
         keep = self._stale_after * 10
         while True:
             if self._store.take_lock(name, holder, self._clock(), keep):
@@ -62,7 +64,7 @@ class SlotLock:
                 if self._store.take_over_lock(name, seen, holder, self._clock(), keep):
                     return
                 continue  # someone else took it over first: look again
-            if self._clock() >= give_up:
+            if self._elapsed() >= give_up:
                 raise SlotLockBusyError(
                     f"Another clone of '{source_id}' has been starting for over {self._wait:.0f} s; "
                     "try again in a minute."

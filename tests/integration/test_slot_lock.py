@@ -17,7 +17,12 @@ STALE_AFTER = 120.0
 
 def lock(clock: FakeClock, wait_seconds: float = 0.0) -> SlotLock:
     return SlotLock(
-        RequestStore(), wait_seconds=wait_seconds, stale_after=STALE_AFTER, clock=clock, sleep=clock.advance
+        RequestStore(),
+        wait_seconds=wait_seconds,
+        stale_after=STALE_AFTER,
+        clock=clock,
+        elapsed=clock,
+        sleep=clock.advance,
     )
 
 
@@ -28,6 +33,24 @@ def test_second_holder_waits_then_gives_up_while_the_first_holds(world: AwsGaps,
         lock(clock, wait_seconds=5).hold("prod-db", "request-b"),
     ):
         pass
+
+
+def test_a_waiter_waits_its_real_seconds_however_fast_the_world_clock_runs(world: AwsGaps, clock: FakeClock) -> None:
+    # In the local world a real second is hundreds of world seconds; the wait spends real invocation time.
+    real = FakeClock()
+    store = RequestStore()
+    assert store.take_lock("slots/prod-db", "request-a", clock.now, keep_seconds=3600)
+
+    def sleep(seconds: float) -> None:
+        real.advance(seconds)
+        clock.advance(seconds * 200)
+        if real.now - 1_800_000_000.0 >= 2:
+            store.release_lock("slots/prod-db", "request-a")  # the holder finishes after 2 real seconds
+
+    waiter = SlotLock(store, wait_seconds=5, stale_after=10**9, clock=clock, elapsed=real, sleep=sleep)
+    with waiter.hold("prod-db", "request-b"):
+        assert store.read_lock("slots/prod-db") == ("request-b", clock.now)
+    assert 2 <= real.now - 1_800_000_000.0 < 5
 
 
 def test_lock_is_free_again_once_released_and_other_sources_are_apart(world: AwsGaps, clock: FakeClock) -> None:
