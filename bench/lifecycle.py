@@ -86,6 +86,7 @@ class Figures:
     failed: int
     left: int
     leftovers: dict[str, list[str]]
+    failures: dict[str, str]  # stack -> CloudFormation's reason
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -189,6 +190,7 @@ def run(
             invocations_per_clone=(stats.invocations if stats else 0) / stacks,
             billed_seconds_per_clone=(stats.billed_ms if stats else 0) / 1000 / stacks,
             failed=len(found.failed),
+            failures=dict(found.failed),
             left=sum(len(names) for names in leftovers.values()),
             leftovers=leftovers,
         )
@@ -204,7 +206,7 @@ class Lifecycles:
         self.green: list[float] = []  # Create request -> SUCCESS
         self.teardown: list[float] = []  # Delete request -> SUCCESS
         self.claimed: list[str] = []
-        self.failed: list[str] = []
+        self.failed: list[tuple[str, str]] = []  # (stack, CloudFormation's reason)
 
     def run(self, name: str, params: dict[str, str]) -> None:
         world, cloudformation = self.local.world, self.local.cloudformation
@@ -213,7 +215,7 @@ class Lifecycles:
         stack = cloudformation.create_stack(name, example, params)
         if stack.status != "CREATE_COMPLETE":
             with self.lock:
-                self.failed.append(name)
+                self.failed.append((name, f"{stack.status}: {stack.status_reason}"))
             return
         with self.lock:
             self.green.append(world.world_time() - asked)
@@ -221,12 +223,12 @@ class Lifecycles:
                 self.claimed.append(name)
             self.clone_of[name] = stack.outputs["ClusterId"]
         asked = world.world_time()
-        deleted = cloudformation.delete_stack(name).status == "DELETE_COMPLETE"
+        deletion = cloudformation.delete_stack(name)
         with self.lock:
-            if deleted:
+            if deletion.status == "DELETE_COMPLETE":
                 self.teardown.append(world.world_time() - asked)
             else:
-                self.failed.append(name)
+                self.failed.append((name, f"{deletion.status}: {deletion.status_reason}"))
 
 
 def warm_clones(local: LocalSession, *, ready_only: bool) -> list[str]:
@@ -374,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if f.left:
             print(f"     left behind: {f.leftovers}", flush=True)
+        for name, reason in sorted(f.failures.items()):
+            print(f"     {name} failed: {reason}", flush=True)
     return 0
 
 

@@ -42,7 +42,7 @@ from aurora_clone.ownership import CLONED_FROM_TAG, MANAGED_BY_TAG, MANAGED_BY_V
 from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, Snapshot
 from aurora_clone.pool.plan import PoolPlan, PoolPolicy, free_slots_now, plan_pool
 from aurora_clone.pool.select import SelectionPolicy, choose_clone_source
-from aurora_clone.pool.slots import slots_used
+from aurora_clone.pool.slots import has_live_clones, slots_used
 from aurora_clone.pool.warm import WarmMember, WarmPlan, WarmShape, plan_warm, shape_written
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import (
@@ -348,9 +348,11 @@ class _Run(_Actions):
             facts = fresh.get(copy_id)
             if facts is None or not facts.is_live:
                 continue
-            used = slots_used(facts, fresh)
-            if used:
-                self.logger.info("Obsolete copy kept: it has live clones now", extra={"copy": copy_id, "clones": used})
+            if has_live_clones(facts, fresh):
+                self.logger.info(
+                    "Obsolete copy kept: it has live clones now",
+                    extra={"copy": copy_id, "clones": slots_used(facts, fresh)},
+                )
                 continue
             try:
                 self._step_deletion(copy_id)

@@ -9,7 +9,7 @@ import pytest
 
 from aurora_clone.ownership import MANAGED_BY_TAG, MANAGED_BY_VALUE, SOURCE_TAG
 from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, ClusterFacts, Snapshot
-from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, slots_used
+from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, has_live_clones, slots_used
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(days=30)
@@ -46,18 +46,18 @@ SOURCE = cluster("prod-db", "g-prod")
         pytest.param(clones("g-prod", 2, "creating"), 2, id="creating-clones-hold-slots"),
         pytest.param(clones("g-prod", 2, "backing-up"), 2, id="backing-up-clones-hold-slots"),
         pytest.param(clones("g-prod", 2, "failed"), 2, id="failed-clones-still-exist"),
-        pytest.param(clones("g-prod", 2, "deleting"), 0, id="deleting-clones-free-slots"),
+        pytest.param(clones("g-prod", 2, "deleting"), 2, id="deleting-clones-hold-slots-until-gone"),
         pytest.param(clones("g-prod", 2, "deleted"), 0, id="deleted-clones-free-slots"),
         pytest.param(clones("g-other", 4), 0, id="other-family"),
         pytest.param([cluster("stray", None)], 0, id="never-cloned-neighbour"),
         pytest.param(
             [*clones("g-prod", 3), *clones("g-prod", 1, "deleting", "old"), *clones("g-other", 5)],
-            3,
+            4,
             id="mixed",
         ),
     ],
 )
-def test_source_slots_counted_from_live_family(others: list[ClusterFacts], used: int) -> None:
+def test_source_slots_counted_from_the_family_rds_lists(others: list[ClusterFacts], used: int) -> None:
     snapshot = Snapshot((SOURCE, *others))
 
     assert slots_used(SOURCE, snapshot) == used
@@ -206,14 +206,14 @@ def test_snapshot_get_by_identifier(identifier: str, found: str | None) -> None:
     assert (facts.identifier if facts else None) == found
 
 
-def test_snapshot_family_live_members_only() -> None:
-    members = clones("g-prod", 2)
-    snapshot = Snapshot((SOURCE, *members, *clones("g-prod", 1, "deleting", "old"), *clones("g-other", 2)))
+def test_snapshot_family_members_rds_still_lists() -> None:
+    members = [*clones("g-prod", 2), *clones("g-prod", 1, "deleting", "old")]
+    snapshot = Snapshot((SOURCE, *members, *clones("g-prod", 1, "deleted", "gone"), *clones("g-other", 2)))
 
     assert {facts.identifier for facts in snapshot.family("g-prod")} == {"prod-db", *(m.identifier for m in members)}
     assert snapshot.family(None) == ()
     assert snapshot.family("") == ()
-    assert len(snapshot) == 6
+    assert len(snapshot) == 7
     assert tuple(snapshot) == snapshot.clusters
 
 
@@ -237,3 +237,10 @@ def test_snapshot_copies_of_made_by_tool_newest_first() -> None:
 
     assert [facts.identifier for facts in copies] == ["copy-new", "copy-mid", "copy-old"]
     assert snapshot.copies_of("prod-db-self-tagged") == ()  # a cluster is never a copy of itself
+
+
+def test_a_family_being_deleted_holds_its_slots_but_no_longer_needs_its_source() -> None:
+    snapshot = Snapshot((SOURCE, *clones("g-prod", 15, "deleting")))
+
+    assert free_slots(SOURCE, snapshot) == 0  # RDS still lists them: a clone now would be a full copy
+    assert not has_live_clones(SOURCE, snapshot)

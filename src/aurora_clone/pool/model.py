@@ -118,11 +118,14 @@ class Snapshot:
         return next((cluster for cluster in self.clusters if cluster.identifier.lower() == wanted), None)
 
     def family(self, clone_group_id: str | None) -> tuple[ClusterFacts, ...]:
-        """The live clusters sharing ``clone_group_id``; none for a cluster that was never cloned."""
+        """The clusters sharing ``clone_group_id``; none for a cluster that was never cloned. A cluster being
+        deleted is one of them: it holds its clone slot until RDS no longer lists it."""
         if not clone_group_id:
             return ()
         return tuple(
-            cluster for cluster in self.clusters if cluster.clone_group_id == clone_group_id and cluster.is_live
+            cluster
+            for cluster in self.clusters
+            if cluster.clone_group_id == clone_group_id and cluster.status != "deleted"
         )
 
     def copies_of(self, source_id: str) -> tuple[ClusterFacts, ...]:

@@ -18,7 +18,7 @@ from typing import Any
 from aurora_clone.naming import is_valid_identifier
 from aurora_clone.pool.model import ClusterFacts, Snapshot
 from aurora_clone.pool.select import DEFAULT_MAX_COPY_AGE, is_fresh, obsolete_copies
-from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, slots_used
+from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, has_live_clones, slots_used
 from aurora_clone.pool.warm import WarmShape, parse_warm_shapes, warm_reserve
 from aurora_clone.timespec import format_duration, format_timestamp, parse_duration
 
@@ -126,7 +126,7 @@ def plan_pool(policy: PoolPolicy, snapshot: Snapshot, now: datetime, warm_wanted
     for copy in copies:
         note = ""
         if not is_fresh(copy, policy.max_copy_age, now):
-            fate = "kept while it has live clones" if slots_used(copy, snapshot) else "obsolete"
+            fate = "kept while it has live clones" if has_live_clones(copy, snapshot) else "obsolete"
             note = f"; older than MaxCopyAge {format_duration(policy.max_copy_age)}: {fate}"
         findings.append(_describe("Copy", copy, snapshot, limit, now, note=note))
     free_now, on_the_way, to_finish = _count_slots(policy, snapshot, now)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aurora_clone.pool.model import ClusterFacts, Snapshot
-from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, slots_used
+from aurora_clone.pool.slots import CLONE_SLOT_LIMIT, free_slots, has_live_clones, slots_used
 from aurora_clone.timespec import format_duration, format_timestamp
 
 DEFAULT_MAX_COPY_AGE = timedelta(days=3)
@@ -130,7 +130,7 @@ def obsolete_copies(source_id: str, snapshot: Snapshot, max_copy_age: timedelta,
     stale = [
         copy
         for copy in snapshot.copies_of(source_id)
-        if copy.is_live and not is_fresh(copy, max_copy_age, now) and slots_used(copy, snapshot) == 0
+        if copy.is_live and not is_fresh(copy, max_copy_age, now) and not has_live_clones(copy, snapshot)
     ]
     return tuple(copy.identifier for copy in sorted(stale, key=lambda copy: (copy.data_time, copy.identifier)))
 
