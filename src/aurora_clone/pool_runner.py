@@ -43,7 +43,15 @@ from aurora_clone.pool.model import COPY_OF_TAG, DATA_TIME_TAG, Snapshot
 from aurora_clone.pool.plan import PoolPlan, PoolPolicy, free_slots_now, plan_pool
 from aurora_clone.pool.select import SelectionPolicy, choose_clone_source
 from aurora_clone.pool.slots import has_live_clones, slots_used
-from aurora_clone.pool.warm import WarmMember, WarmPlan, WarmShape, plan_warm, shape_written
+from aurora_clone.pool.warm import (
+    WarmMember,
+    WarmPlan,
+    WarmShape,
+    plan_warm,
+    shape_written,
+    warm_reserve,
+    warm_slots_allowed,
+)
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import (
     Act,
@@ -492,6 +500,10 @@ class _WarmRun(_Actions):
         try:
             with lock.hold(source_id, f"pool-{uuid.uuid4().hex[:12]}"):
                 snapshot = gather(self.rds, self.store)
+                still = self._still_wanted(shape, snapshot)
+                if still:
+                    self.logger.info("Warm clone not made", extra={"shape": shape.name, "why": still})
+                    return
                 selection = SelectionPolicy(self.policy.max_copy_age, None, self.policy.slot_limit)
                 choice = choose_clone_source(source_id, snapshot, selection, self.now, copy_ok=False)
                 if choice.refused or choice.cluster_id is None:
@@ -524,6 +536,26 @@ class _WarmRun(_Actions):
             return
         self.made.append(cluster_id)
         self.logger.info("Warm clone requested", extra={"cluster": cluster_id, "shape": shape.name})
+
+    def _still_wanted(self, shape: WarmShape, snapshot: Snapshot) -> str:
+        """Why ``shape`` needs no new warm clone in ``snapshot`` (taken under the lock), or "" when it does.
+        The plan was made before the lock, and runs overlap (every claim wakes one): planned again on what is
+        there now, a run neither makes more than ``count`` nor takes a slot kept for stacks."""
+        members = warm_members(self.policy.source_id, snapshot)
+        retiring = set(self.plan.to_delete)  # their deletion has started (instances first): replaced, not kept
+        present = sum(
+            1
+            for member in members
+            if member.shape == shape.name and member.is_live and member.cluster_id not in retiring
+        )
+        if present >= shape.count:
+            return f"warm pool '{shape.name}' has {present} of {shape.count} already"
+        free_now = free_slots_now(self.policy, snapshot, self.now)
+        if warm_slots_allowed(free_now, self.policy.spare_slots) < 1:
+            return (
+                f"{free_now} clone slot(s) free now, and {warm_reserve(self.policy.spare_slots)} stay free for stacks"
+            )
+        return ""
 
     def _identifier(self, shape: WarmShape, number: int) -> str:
         return copy_identifier(

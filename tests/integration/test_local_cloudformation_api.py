@@ -386,6 +386,15 @@ def test_change_sets_create_the_stack_from_review_then_update_it_and_an_empty_on
         TemplateBody=TEMPLATE,
         Parameters=[{"ParameterKey": "Purpose", "UsePreviousValue": True}, *parameters(Colour="green")],
     )
+    # A change set not executed holds its name; an executed one ("first") does not.
+    busy = error_of(
+        cfn.create_change_set,
+        StackName="api-changes",
+        ChangeSetName="green",
+        TemplateBody=TEMPLATE,
+        Parameters=[{"ParameterKey": "Purpose", "UsePreviousValue": True}, *parameters(Colour="red")],
+    )
+    assert busy[0] == "AlreadyExistsException"
     (change,) = cfn.describe_change_set(ChangeSetName=green["Id"])["Changes"]
     assert (change["ResourceChange"]["Action"], change["ResourceChange"]["PhysicalResourceId"]) == ("Modify", clone_id)
     assert change["ResourceChange"]["Replacement"] == "Conditional"  # the function decides, by the id it answers
@@ -408,6 +417,15 @@ def test_change_sets_create_the_stack_from_review_then_update_it_and_an_empty_on
     assert described(cfn, "api-changes")["Parameters"] == parameters(Purpose="review", Colour="green", Secret="****")
     # Executing a change set removes the stack's other change sets, which no longer apply.
     assert [s["ChangeSetName"] for s in cfn.list_change_sets(StackName="api-changes")["Summaries"]] == ["green"]
+    # `aws cloudformation deploy` names change sets after the second: a deploy finished within it may reuse one.
+    again = cfn.create_change_set(
+        StackName="api-changes",
+        ChangeSetName="green",
+        TemplateBody=TEMPLATE,
+        Parameters=[{"ParameterKey": "Purpose", "UsePreviousValue": True}, *parameters(Colour="red")],
+    )
+    assert again["Id"] != green["Id"]
+    assert [s["ChangeSetId"] for s in cfn.list_change_sets(StackName="api-changes")["Summaries"]] == [again["Id"]]
     cfn.delete_stack(StackName="api-changes")
     cfn.get_waiter("stack_delete_complete").wait(StackName="api-changes", WaiterConfig=FAST)
     assert clone_id not in cluster_ids(local)

@@ -310,6 +310,38 @@ def test_a_claim_is_safe_against_a_pool_run_planned_before_it(
     assert any(claimed in error for error in result.errors), result.errors
 
 
+def test_overlapping_refills_planned_on_one_snapshot_make_count_and_keep_the_stacks_slots(
+    world: AwsGaps, source: Source
+) -> None:
+    # Every claim wakes a refill: runs overlap, each planned before it holds the slot lock.
+    policy = PoolPolicy(source.identifier, spare_slots=11, warm=policy_of(source, count=3).warm)
+    now = datetime.now(UTC)
+    members = warm_members(source.identifier, gather(RdsGateway(), RequestStore()))
+    stale = plan_warm(policy, members, now, free_now=15)
+
+    made = [
+        carry_out_warm(policy, stale, members, RdsGateway(), now, pool_logger, RequestStore()).warm_made
+        for _ in range(3)
+    ]
+
+    assert dict(stale.to_make) == {SHAPE: 3}, "the plan alone would have made 3 on each run"
+    assert sum(len(names) for names in made) == 3, made
+    assert len([c for c in cluster_ids() if WARM_POOL_TAG in tags_of(c)]) == 3
+
+
+def test_a_refill_never_takes_the_slots_kept_for_stacks(world: AwsGaps, source: Source) -> None:
+    policy = PoolPolicy(source.identifier, spare_slots=13, warm=policy_of(source, count=3).warm)
+    now = datetime.now(UTC)
+    stale = plan_warm(policy, [], now, free_now=15)  # planned before the source's slots were taken
+
+    result = carry_out_warm(policy, stale, [], RdsGateway(), now, pool_logger, RequestStore())
+
+    # 15 free and 13 kept for stacks: two warm clones, not the three the shape asks for
+    assert len(result.warm_made) == 2, result.warm_made
+    again = carry_out_warm(policy, stale, [], RdsGateway(), now, pool_logger, RequestStore())
+    assert again.warm_made == () and again.errors == ()
+
+
 def test_a_warm_clone_the_pool_is_deleting_is_not_claimed(
     cfn: FakeCloudFormation, world: AwsGaps, source: Source, warm: list[str], waker: RecordingWaker
 ) -> None:

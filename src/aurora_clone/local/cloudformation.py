@@ -66,6 +66,9 @@ _FAILED_STATUS = {
 }
 
 
+_EXECUTED = frozenset({"EXECUTE_COMPLETE", "EXECUTE_FAILED"})
+
+
 class LocalCloudFormation(StackRuns):
     """Stacks in the embedded world; operations run in the background (``start_*``) or are waited for."""
 
@@ -260,8 +263,15 @@ class LocalCloudFormation(StackRuns):
                 except StackNotFoundError:
                     raise StackError(f"Stack [{stack_name}] does not exist") from None
                 plan, body = self._update_plan(stack, template_body, parameters, use_previous, "template")
-            if not makes_stack and any(other.name == change_set_name for other in self.change_sets(stack.stack_id)):
+            # An executed change set is kept to be described, but no longer holds its name: `aws cloudformation
+            # deploy` names its change sets after the second, and here a deploy can finish within one.
+            same_name = (
+                [] if makes_stack else [c for c in self.change_sets(stack.stack_id) if c.name == change_set_name]
+            )
+            if any(c.execution_status not in _EXECUTED for c in same_name):
                 raise AlreadyExistsError(f"ChangeSet [{change_set_name}] already exists")
+            for executed in same_name:
+                self._change_sets.pop(executed.change_set_id)
             if makes_stack:
                 self._register(stack, {})
                 self._stack_status(stack, "REVIEW_IN_PROGRESS", "User Initiated")
