@@ -450,7 +450,8 @@ def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
     for cluster, role in members:
         used = slots_used(cluster, snapshot)
         free = free_slots(cluster, snapshot, slot_limit)
-        if cluster.accepts_clones:
+        clone_source = role in ("source", "copy")  # a warm clone is in its source's family, never cloned itself
+        if cluster.accepts_clones and clone_source:
             free_now += free
         age = max(timedelta(0), now - cluster.created) // timedelta(minutes=1) * timedelta(minutes=1)
         rows.append(
@@ -461,8 +462,8 @@ def pool_status(source_id: str, slot_limit: int, store: RequestStore) -> int:
                 "?" if cluster.instance_count is None else str(cluster.instance_count),
                 format_duration(age),
                 "live" if role == "source" else format_timestamp(cluster.data_time),  # warm: its data's time
-                f"{used}/{slot_limit}",
-                str(free),
+                f"{used}/{slot_limit}" if clone_source else "-",
+                str(free) if clone_source else "-",
             )
         )
     _print_table(rows)

@@ -375,3 +375,15 @@ def test_a_forged_warm_tag_is_never_claimed_nor_deleted(
 
     assert answer["Status"] == "SUCCESS" and answer["PhysicalResourceId"] != source.identifier
     assert describe_cluster(source.identifier) is not None and source.writer in instance_ids()
+
+
+def test_pool_status_counts_free_slots_on_clone_sources_only(
+    world: AwsGaps, source: Source, warm: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["pool", "status", source.identifier]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0] in warm}
+    assert {name: row[-2:] for name, row in rows.items()} == {name: ["-", "-"] for name in warm}
+    # The two warm clones hold two of the source's slots; they take no clones themselves.
+    assert any("Clone slots free now: 13 " in line for line in lines), lines
