@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,15 @@ def aws_environment(local: LocalSession, tmp_path_factory: pytest.TempPathFactor
     }
 
 
+def next_real_second() -> None:
+    """Return once the real clock's whole second has changed. `aws cloudformation deploy` names its change
+    set after it (awscli-cloudformation-package-deploy-<int(time.time())>), and an empty change set keeps its
+    name, as on AWS; locally two deploys can start within one second, which on AWS they never do."""
+    started = int(time.time())
+    while int(time.time()) == started:
+        time.sleep(0.05)
+
+
 def aws(environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(AWS), "cloudformation", *arguments], env=environment, capture_output=True, text=True, timeout=180
@@ -100,6 +110,7 @@ def test_deploy_creates_the_stack_then_reports_no_changes_as_on_aws(
     assert local.cloudformation.stack("cli-deploy").resources["Database"].physical_id == clone_id
 
     unchanged = aws(aws_environment, *deploy)  # Purpose: UsePreviousValue, as deploy sends it
+    next_real_second()
     tolerated = aws(aws_environment, *deploy, "--no-fail-on-empty-changeset")
 
     assert unchanged.returncode != 0
