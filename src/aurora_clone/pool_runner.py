@@ -49,8 +49,6 @@ from aurora_clone.pool.warm import (
     WarmShape,
     plan_warm,
     shape_written,
-    warm_reserve,
-    warm_slots_allowed,
 )
 from aurora_clone.rds import RdsError, RdsGateway
 from aurora_clone.readiness import (
@@ -542,20 +540,8 @@ class _WarmRun(_Actions):
         The plan was made before the lock, and runs overlap (every claim wakes one): planned again on what is
         there now, a run neither makes more than ``count`` nor takes a slot kept for stacks."""
         members = warm_members(self.policy.source_id, snapshot)
-        retiring = set(self.plan.to_delete)  # their deletion has started (instances first): replaced, not kept
-        present = sum(
-            1
-            for member in members
-            if member.shape == shape.name and member.is_live and member.cluster_id not in retiring
-        )
-        if present >= shape.count:
-            return f"warm pool '{shape.name}' has {present} of {shape.count} already"
-        free_now = free_slots_now(self.policy, snapshot, self.now)
-        if warm_slots_allowed(free_now, self.policy.spare_slots) < 1:
-            return (
-                f"{free_now} clone slot(s) free now, and {warm_reserve(self.policy.spare_slots)} stay free for stacks"
-            )
-        return ""
+        fresh = plan_warm(self.policy, members, self.now, free_now=free_slots_now(self.policy, snapshot, self.now))
+        return "" if dict(fresh.to_make).get(shape.name) else " ".join(fresh.findings)
 
     def _identifier(self, shape: WarmShape, number: int) -> str:
         return copy_identifier(
