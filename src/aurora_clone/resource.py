@@ -218,7 +218,7 @@ class CloneResource:
         # The connection check (the function stack's optional probe in the tests' VPC); None: not configured.
         self.prober = prober
         self.clock = clock
-        self.slot_lock = slot_lock or SlotLock(clock=clock)
+        self.slot_lock = slot_lock or SlotLock()
         self.slot_limit = slot_limit
         # The clone a request of this resource made that CloudFormation does not know of (its answer was
         # never delivered, or CloudFormation stopped waiting), its request stopped; None when none.

@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from aurora_clone import clock as process_clock
 from aurora_clone.request_store import RequestStore
 
 # How often a waiting caller looks at the lock again: a claim or a restore holds it for a few calls only.
 LOOK_AGAIN_SECONDS = 0.2
+# A live holder is never taken over: no function of ours that holds the lock runs longer than this
+# (template.yaml: Function's Timeout 120, PoolFunction's 300).
+STALE_AFTER_SECONDS = 300.0
 
 
 class SlotLockBusyError(Exception):
@@ -32,16 +34,18 @@ class SlotLock:
         store: RequestStore | None = None,
         *,
         wait_seconds: float = 20.0,
-        stale_after: float = 120.0,
+        stale_after: float = STALE_AFTER_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = process_clock.now,
+        clock: Callable[[], float] = time.time,
         elapsed: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store or RequestStore()
         self._wait = wait_seconds
         self._stale_after = stale_after
         self._sleep = sleep
-        self._clock = clock  # the time locks are stamped with (the world's, in the local world)
+        # A holder lives in real seconds (its invocation's Timeout), so locks are stamped and judged stale on
+        # the system clock, even in the local world, whose clock runs hundreds of times faster.
+        self._clock = clock
         self._elapsed = elapsed  # the time a waiter spends of its invocation: always the real one
 
     @contextmanager

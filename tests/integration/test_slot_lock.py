@@ -4,14 +4,20 @@ exactly one of the callers that find it stale."""
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
+from aurora_clone import clock as process_clock
+from aurora_clone.clock import WorldClock
+from aurora_clone.local.template import load_template
 from aurora_clone.request_store import RequestStore
-from aurora_clone.slot_lock import SlotLock, SlotLockBusyError
+from aurora_clone.slot_lock import STALE_AFTER_SECONDS, SlotLock, SlotLockBusyError
 from tests.conftest import FakeClock
 from tests.moto_gaps import AwsGaps
 
+ROOT = Path(__file__).resolve().parents[2]
 STALE_AFTER = 120.0
 
 
@@ -102,3 +108,24 @@ def test_concurrent_holders_never_overlap(world: AwsGaps) -> None:
 
     assert overlaps == []
     assert RequestStore().read_lock("slots/prod-db") is None
+
+
+def test_a_live_holder_is_not_taken_over_however_fast_the_world_clock_runs(world: AwsGaps) -> None:
+    # The local world's clock runs hundreds of times faster than a holder lives: judged on the world's clock, a
+    # holder a fraction of a real second into its restore looked dead, and two stacks took the last slot.
+    world_clock = WorldClock(epoch=time.time(), scale=1e-6)  # 300 s of the world pass in 0.3 ms
+    with process_clock.using(world_clock.now):
+        holder, waiter = SlotLock(RequestStore()), SlotLock(RequestStore(), wait_seconds=0.5)
+        with holder.hold("prod-db", "request-a"):
+            assert world_clock.now() - time.time() > STALE_AFTER_SECONDS * 10
+            with pytest.raises(SlotLockBusyError), waiter.hold("prod-db", "request-b"):
+                pass
+            seen = RequestStore().read_lock("slots/prod-db")
+        assert seen is not None and seen[0] == "request-a"
+        assert abs(seen[1] - time.time()) < 60, "stamped on the system clock"
+
+
+def test_no_function_holding_the_lock_outlives_its_staleness() -> None:
+    template = load_template(ROOT / "template.yaml")
+    timeouts = {name: template["Resources"][name]["Properties"]["Timeout"] for name in ("Function", "PoolFunction")}
+    assert max(timeouts.values()) <= STALE_AFTER_SECONDS, timeouts
