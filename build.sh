@@ -19,8 +19,12 @@ readonly LAMBDA_TARGET=(--platform manylinux2014_aarch64 --implementation cp --p
 # Pins for what the runtime dependencies in pyproject.toml (crhelper, aws-lambda-powertools) pull in.
 # boto3 and what only it needs (botocore, s3transfer, python-dateutil, six, urllib3) come with the
 # Lambda runtime and must not be shipped; packaging fails if any of them lands in the zip.
-readonly RUNTIME_CONSTRAINTS=(jmespath==1.1.0 typing_extensions==4.16.0)
+readonly RUNTIME_CONSTRAINTS=(jmespath==1.1.0 typing_extensions==4.16.0 scramp==1.5.0 asn1crypto==1.5.1
+  python-dateutil==2.9.0.post0 six==1.17.0)
 readonly RUNTIME_PROVIDED=(boto3 botocore s3transfer dateutil six.py urllib3)
+# Of those, what the drivers pull in and the runtime ships as well (pg8000 needs python-dateutil, and it six):
+# removed after the install, with their dist-info.
+readonly RUNTIME_PROVIDED_PULLED=(dateutil six.py python_dateutil-*.dist-info six-*.dist-info)
 # What no Lambda entry point (the Handler lines of template.yaml) imports: the embedded world, the CLI and
 # the cfn-lint rules. Removed from the installed package, with their RECORD lines; tests/integration/
 # test_packaging.py imports each entry point from the unzipped zip alone.
@@ -151,6 +155,10 @@ cmd_package() {
     --constraint "$BUILD/constraints.txt" "$wheel_dir"/*.whl
 
   local name
+  for name in "${RUNTIME_PROVIDED_PULLED[@]}"; do
+    # shellcheck disable=SC2086  # the dist-info names are patterns
+    rm -rf "${lambda_dir:?}"/$name
+  done
   for name in "${RUNTIME_PROVIDED[@]}"; do
     if [[ -e "$lambda_dir/$name" ]]; then found+=("$name"); fi
   done

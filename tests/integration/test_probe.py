@@ -191,7 +191,7 @@ class FakePostgres:
         _send(stream, b"R", _auth(10, b"SCRAM-SHA-256\0\0"))
         _, body = self._message(stream)
         client_first = body[len(b"SCRAM-SHA-256\0") + 4 :].decode()
-        client_first_bare = client_first.removeprefix("n,,")
+        client_first_bare = client_first.split(",", 2)[2]  # after the GS2 header ("n,," or "y,,": no binding)
         nonce = dict(part.split("=", 1) for part in client_first_bare.split(","))["r"] + "server-nonce"
         salt = secrets.token_bytes(16)
         server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i=4096"
@@ -217,7 +217,10 @@ class FakePostgres:
 
     def _select_one(self, stream: socket.socket) -> None:
         kind, _ = self._message(stream)
-        assert kind == b"Q"
+        if kind != b"Q":
+            return  # the client hung up (X): it refused the login
+        # One int4 column ("?column?", type oid 23, text format), then its row.
+        _send(stream, b"T", struct.pack("!h", 1) + b"?column?\0" + struct.pack("!ihihih", 0, 0, 23, 4, -1, 0))
         _send(stream, b"D", struct.pack("!hi", 1, 1) + b"1")
         _send(stream, b"C", b"SELECT 1\0")
         _send(stream, b"Z", b"I")

