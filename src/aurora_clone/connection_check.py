@@ -13,6 +13,7 @@ a host of their choosing or hand it another cluster's secret.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -22,13 +23,20 @@ from aurora_clone.naming import is_valid_identifier
 # How long, after the writer is available, an unreachable clone is probed again before the request fails:
 # new endpoints' DNS names and security group changes take a minute or two to take effect.
 PATIENCE_SECONDS = 300.0
+# The connection check function's Timeout (template.yaml: Lambda's maximum, 15 minutes), within which a
+# prepare script runs; past it and a minute more, a run that wrote no result never will.
+PREPARE_FUNCTION_TIMEOUT_SECONDS = 900
+PREPARE_LIMIT_SECONDS = PREPARE_FUNCTION_TIMEOUT_SECONDS + 60.0
 
-Stage = Literal["tcp", "tls", "login", "query", "probe"]
+Stage = Literal["tcp", "tls", "login", "query", "probe", "prepare"]
+_TOKEN = re.compile(r"^[0-9a-f]{12}$")  # a request's token (naming.request_token)
 
 
 @dataclass(frozen=True)
 class ProbeRequest:
-    """The cluster to check, by its RDS identifier: all the probe takes.
+    """The cluster to check, by its RDS identifier: all the probe takes; or, with ``prepare``, the token of
+    the pending request whose prepare script to run in that cluster (the script is the one that request's
+    job names, read from the tool's table, never from the event).
 
     >>> ProbeRequest.from_event({"cluster": "aurora-clone-it-1a2b"}).to_event()
     {'cluster': 'aurora-clone-it-1a2b'}
@@ -39,9 +47,10 @@ class ProbeRequest:
     """
 
     cluster: str
+    prepare: str = ""
 
     def to_event(self) -> dict[str, Any]:
-        return {"cluster": self.cluster}
+        return {"cluster": self.cluster, **({"prepare": self.prepare} if self.prepare else {})}
 
     @classmethod
     def from_event(cls, event: Any) -> ProbeRequest:
@@ -50,10 +59,13 @@ class ProbeRequest:
         cluster = event.get("cluster")
         if not isinstance(cluster, str) or not is_valid_identifier(cluster):
             raise ValueError("a probe request names a cluster by its RDS identifier ('cluster')")
-        others = sorted(str(key) for key in event if key != "cluster")
+        others = sorted(str(key) for key in event if key not in ("cluster", "prepare"))
         if others:
             raise ValueError(f"a probe request names a cluster and nothing else (it also has: {', '.join(others)})")
-        return cls(cluster)
+        prepare = event.get("prepare", "")
+        if not isinstance(prepare, str) or (prepare and not _TOKEN.match(prepare)):
+            raise ValueError("a prepare request names the request by its token ('prepare')")
+        return cls(cluster, prepare)
 
 
 @dataclass(frozen=True)
@@ -77,9 +89,12 @@ class ProbeResult:
 
 
 class Prober(Protocol):
-    """What probes a clone: ``probe_invoker.ProbeInvoker`` on AWS and in the local world."""
+    """What probes a clone, and starts its prepare script: ``probe_invoker.ProbeInvoker`` on AWS and in the
+    local world."""
 
     def probe(self, request: ProbeRequest) -> ProbeResult: ...
+
+    def start_prepare(self, request: ProbeRequest) -> None: ...
 
 
 def probe_request(cluster: ClusterView) -> ProbeRequest:
@@ -119,6 +134,7 @@ def unreachable_reason(result: ProbeResult, cluster: ClusterView) -> str:
         "login": "the master user could not log in",
         "query": "SELECT 1 failed",
         "probe": "the connection check failed",
+        "prepare": "the prepare script failed",
     }[result.stage]
     return (
         f"The clone '{cluster.identifier}' is available but the connection check cannot reach it: {what} to "

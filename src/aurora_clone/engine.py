@@ -278,7 +278,7 @@ class RequestEngine:
                 # Sent before the claim is written (a claim without its message would end the chain), and
                 # sooner when the last stage is under way (its event may be lost).
                 claim["wake"] = self._new_id()
-                interval = next_look_interval(job.kind, look.cluster)
+                interval = next_look_interval(job.kind, look.cluster, prepares=bool(job.prepare))
                 delay = fallback_delay(self.clock(), record.deadline, interval)
                 self.queue.send(WakeUp(record.token, claim["wake"]), delay)
             if moves_chain or _acts(look):

@@ -12,6 +12,16 @@ from typing import Any, Literal
 
 from aurora_clone.clone_state import DesiredClone
 
+# Job fields written only when set.
+_OPTIONAL_FIELDS = (
+    "replacing",
+    "failure",
+    "purge_older_than",
+    "final_snapshot",
+    "unreachable_since",
+    "prepare_started",
+)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -30,6 +40,8 @@ class Job:
     unreachable_since: float | None = None  # when the connection check first failed to reach the ready clone
     then: tuple[str, ...] = ()  # teardown: the clusters torn down after this one (clones CloudFormation does not name)
     answer_when_accepted: bool = False  # teardown, WaitForDeletion false: SUCCESS once RDS accepted every deletion
+    prepare: str = ""  # converge: the PrepareScript URI to run in the clone once it is ready ("" for none)
+    prepare_started: float | None = None  # when the in-VPC function was asked to run it
 
     def discard(self, reason: str) -> Job:
         """Turn a failed replacement into the teardown of the half-made clone, then FAILED."""
@@ -40,6 +52,8 @@ class Job:
             replacing=None,
             failure=reason,
             final_snapshot=None,
+            prepare="",
+            prepare_started=None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,13 +66,15 @@ class Job:
         }
         if self.desired is not None:
             data["desired"] = self.desired.to_dict()
-        for key in ("replacing", "failure", "purge_older_than", "final_snapshot", "unreachable_since"):
+        for key in _OPTIONAL_FIELDS:
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         if self.then:
             data["then"] = list(self.then)
         if self.answer_when_accepted:
             data["answer_when_accepted"] = True
+        if self.prepare:
+            data["prepare"] = self.prepare
         return data
 
     @classmethod

@@ -22,17 +22,26 @@ import json
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from aurora_clone import clock
 from aurora_clone.aws_clients import aws_client
 from aurora_clone.clone_state import ClusterView
 from aurora_clone.connection_check import ProbeRequest, ProbeResult
 from aurora_clone.database_session import Endpoint, LoginRefusedError, open_session
+from aurora_clone.prepare_script import (
+    MAX_SCRIPT_BYTES,
+    ScriptLocation,
+    ScriptSyntaxError,
+    prepared_with,
+    split_statements,
+)
 from aurora_clone.rds import RdsGateway
-from aurora_clone.request_record import MadeRecord
+from aurora_clone.request_record import MadeRecord, PreparationState, RequestRecord
 from aurora_clone.request_store import RequestStore
 from aurora_clone.settings import settings
 
@@ -47,13 +56,30 @@ RDS_CA_BUNDLE_FILE = Path(__file__).with_name("rds-ca-bundle.pem")  # package da
 NO_TLS = "the server offers no TLS"
 NO_TLS_FOR_LOGIN = "the server offers no TLS; the check never sends credentials in clear"
 
+# Of the invocation, what a prepare run leaves for writing how it ended (the run stops its script before).
+PREPARE_MARGIN_SECONDS = 15.0
+
 SecretReader = Callable[[str], tuple[str, str]]
+# (body, version id, ETag) of a script's S3 object.
+ObjectReader = Callable[[ScriptLocation], tuple[bytes, str, str]]
 
 
 class Ledger(Protocol):
     """What the probe asks of the tool's ledger (``RequestStore``)."""
 
     def made(self, cluster_id: str) -> MadeRecord | None: ...
+
+
+class PrepareLedger(Ledger, Protocol):
+    """What a prepare run also asks of the tool's table (``RequestStore``): the request, and its run's record."""
+
+    def load(self, token: str) -> RequestRecord | None: ...
+
+    def start_preparation(self, cluster_id: str, token: str, now: float) -> bool: ...
+
+    def finish_preparation(
+        self, cluster_id: str, token: str, state: PreparationState, detail: str, prepared_with: str = ""
+    ) -> bool: ...
 
 
 class Clusters(Protocol):
@@ -84,12 +110,131 @@ class TlsSetupError(Exception):
     """The check has no usable CA bundle to verify servers with."""
 
 
-def handler(event: Any, _context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = ProbeRequest.from_event(event)
     except ValueError as error:
         return ProbeResult(False, "probe", str(error)).to_payload()
+    if request.prepare:
+        return prepare(request, seconds_left=_time_left(context)).to_payload()
     return check(request).to_payload()
+
+
+def _time_left(context: Any) -> Callable[[], float]:
+    """Seconds a prepare run may still take: the invocation's remaining time less the margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:  # called without Lambda's context: one Lambda maximum
+        started = time.monotonic()
+        return lambda: 900.0 - PREPARE_MARGIN_SECONDS - (time.monotonic() - started)
+    return lambda: remaining() / 1000 - PREPARE_MARGIN_SECONDS
+
+
+def prepare(
+    request: ProbeRequest,
+    *,
+    seconds_left: Callable[[], float],
+    ledger: PrepareLedger | None = None,
+    clusters: Clusters | None = None,
+    read_secret: SecretReader | None = None,
+    read_object: ObjectReader | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> ProbeResult:
+    """Run, once, the prepare script of the pending request ``request.prepare`` in the cluster it acts on, and
+    write how it ended in the request table. The script is the one that request's own job names: the event
+    chooses no script and no cluster the request does not act on, and a second invocation runs nothing."""
+    store = ledger or RequestStore()
+    token = request.prepare
+    if store.made(request.cluster) is None:
+        return ProbeResult(False, "probe", f"'{request.cluster}' is not a cluster this tool made: nothing is run")
+    record = store.load(token)
+    job = record.job if record is not None else None
+    if (
+        record is None
+        or record.state != "pending"
+        or job is None
+        or job.cluster_id.lower() != request.cluster.lower()
+        or not job.prepare
+    ):
+        return ProbeResult(
+            False, "prepare", f"no pending request '{token}' asks to prepare '{request.cluster}': nothing is run"
+        )
+    if not store.start_preparation(request.cluster, token, clock.now()):
+        return ProbeResult(False, "prepare", "this request's prepare script was started before: it runs once")
+    try:
+        state, detail, ran = _run_prepare(
+            ScriptLocation.parse(job.prepare),
+            clusters or RdsGateway(),
+            request.cluster,
+            seconds_left,
+            read_secret or _read_secret,
+            read_object or _read_object,
+            tls,
+        )
+    except Exception as error:  # any SDK error or bug: the run ends, and says so
+        state, detail, ran = "failed", f"the prepare run stopped: {type(error).__name__}: {error}", ""
+    store.finish_preparation(request.cluster, token, state, detail, ran)
+    return ProbeResult(state == "done", "prepare", detail)
+
+
+def _run_prepare(
+    location: ScriptLocation,
+    clusters: Clusters,
+    cluster_id: str,
+    seconds_left: Callable[[], float],
+    read_secret: SecretReader,
+    read_object: ObjectReader,
+    tls: ssl.SSLContext | None,
+) -> tuple[PreparationState, str, str]:
+    """(state, detail, what ran) of one run of the script at ``location`` in ``cluster_id``."""
+    cluster = clusters.describe_cluster(cluster_id)
+    if cluster is None or not cluster.endpoint:
+        return "failed", f"RDS reports no endpoint for '{cluster_id}'", ""
+    target = Target.of(cluster)
+    if not target.secret_arn:
+        return "failed", f"'{cluster_id}' has no master secret RDS manages (ManageMasterUserPassword)", ""
+    try:
+        body, version_id, etag = read_object(location)
+    except Exception as error:  # S3's answer: no such object, access denied (PrepareScriptLocations), ...
+        return "failed", f"the prepare script {location.uri} could not be read from S3: {error}", ""
+    if len(body) > MAX_SCRIPT_BYTES:
+        return "failed", f"the prepare script {location.uri} is over {MAX_SCRIPT_BYTES // 2**20} MiB", ""
+    ran = prepared_with(location, version_id, etag)
+    try:
+        statements = split_statements(body.decode("utf-8-sig"), target.engine)
+    except UnicodeDecodeError:
+        return "failed", f"the prepare script {ran} is not UTF-8 text", ran
+    except ScriptSyntaxError as error:
+        return "failed", f"the prepare script {ran} cannot be split into statements: {error}", ran
+    if not statements:
+        return "failed", f"the prepare script {ran} has no statement", ran
+    user, password = read_secret(target.secret_arn)
+    context = tls or verifying_context()
+    started = time.monotonic()
+    try:
+        session = open_session(target.endpoint, user, password, context, max(5.0, seconds_left() + 30))
+    except Exception as error:  # refused, untrusted certificate, the driver's own errors
+        return "failed", f"the prepare script {ran} could not log in as the master user: {error}", ran
+    try:
+        outcome = session.run_script(statements, seconds_left)
+    finally:
+        session.close()
+    if not outcome.ok:
+        kept = (
+            "nothing of it was kept (it ran in one transaction)"
+            if target.engine.endswith("postgresql")
+            else "it was rolled back as far as MySQL allows (a DDL statement commits what came before it)"
+        )
+        return "failed", f"the prepare script {ran} failed: {outcome.detail}; {kept}", ran
+    return "done", f"{outcome.ran} statements in {time.monotonic() - started:.1f} s", ran
+
+
+def _read_object(location: ScriptLocation) -> tuple[bytes, str, str]:
+    asked = {"Bucket": location.bucket, "Key": location.key}
+    if location.version:
+        asked["VersionId"] = location.version
+    answer = aws_client("s3").get_object(**asked)
+    body = answer["Body"].read(MAX_SCRIPT_BYTES + 1)
+    return body, str(answer.get("VersionId") or ""), str(answer.get("ETag") or "")
 
 
 def check(

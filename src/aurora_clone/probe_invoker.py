@@ -19,6 +19,11 @@ class ProbeInvoker:
     def __init__(self, function_name: str) -> None:
         self.function = LambdaFunction(function_name)
 
+    def start_prepare(self, request: ProbeRequest) -> None:
+        """Invoke the function (asynchronously: a script may run for minutes) to run the prepare script of the
+        request ``request.prepare`` names; it writes how the run ended in the request table."""
+        self.function.invoke(request.to_event(), wait=False)
+
     def probe(self, request: ProbeRequest) -> ProbeResult:
         """Invoke the probe (synchronously) to check the cluster ``request`` names."""
         answer = self.function.invoke(request.to_event(), wait=True)

@@ -20,6 +20,7 @@ from typing import Any
 from aurora_clone.naming import is_valid_identifier
 from aurora_clone.ownership import TAG_PREFIX
 from aurora_clone.pool.select import DEFAULT_MAX_COPY_AGE
+from aurora_clone.prepare_script import MAX_KEY_BYTES, ScriptLocation
 from aurora_clone.timespec import parse_duration, parse_timestamp
 
 # Keys CloudFormation itself adds to ResourceProperties.
@@ -103,6 +104,7 @@ class CloneProperties:
     wait_for_deletion: bool = True
     deletion_protection: bool = False
     warm_pool: str | None = None
+    prepare_script: ScriptLocation | None = None
     service_timeout: int = MAX_SERVICE_TIMEOUT_SECONDS
 
     @property
@@ -247,6 +249,15 @@ def _combination_problems(properties: CloneProperties, invalid: set[str]) -> lis
         problems.append(
             "MasterUserSecretKmsKeyId is the key of the secret made by ManageMasterUserPassword; "
             "set ManageMasterUserPassword to true, or remove MasterUserSecretKmsKeyId."
+        )
+    if (
+        properties.prepare_script is not None
+        and not properties.manage_master_user_password
+        and "ManageMasterUserPassword" not in invalid
+    ):
+        problems.append(
+            "PrepareScript runs as the clone's master user with the secret RDS manages for it: set "
+            "ManageMasterUserPassword to true."
         )
     if properties.warm_pool is not None and properties.cluster_id is not None and "ClusterId" not in invalid:
         problems.append(
@@ -473,6 +484,16 @@ class _Reader:
             return None
         return text
 
+    def script_location(self, name: str) -> ScriptLocation | None:
+        text = self._scalar(name, MAX_KEY_BYTES + 200)  # the key, the bucket and a version id
+        if text is None:
+            return None
+        try:
+            return ScriptLocation.parse(text)
+        except ValueError as error:
+            self.refuse(name, f"{name} {_shown(text)} {error}.")
+            return None
+
     def resource_name(self, name: str) -> str | None:
         text = self._scalar(name)
         if text is not None and not _RESOURCE_NAME.match(text):
@@ -638,5 +659,6 @@ _PARSERS: dict[str, tuple[str, Any]] = {
     "WaitForDeletion": ("wait_for_deletion", _flag_on),
     "DeletionProtection": ("deletion_protection", _flag),
     "WarmPool": ("warm_pool", _Reader.warm_pool),
+    "PrepareScript": ("prepare_script", _Reader.script_location),
 }
 KNOWN_PROPERTIES = frozenset(_PARSERS) | CLOUDFORMATION_KEYS

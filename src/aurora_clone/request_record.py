@@ -113,3 +113,20 @@ class MadeRecord:
     def is_warm_of(self, source_id: str, shape: str) -> bool:
         """True for an unclaimed warm clone of ``source_id`` in the warm shape ``shape``."""
         return self.made_for == "warm" and self.source.lower() == source_id.lower() and self.shape == shape
+
+
+PreparationState = Literal["running", "done", "failed"]
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """A run of a prepare script in a cluster (``PrepareScript``), written by the in-VPC function that runs it:
+    at most one per request (``token``), started once. ``detail``: why it failed, or what ran (statements,
+    seconds); ``prepared_with``: the script's URI and the version or ETag of the object that ran."""
+
+    cluster_id: str
+    token: str
+    state: PreparationState
+    started_at: float = 0.0
+    detail: str = ""
+    prepared_with: str = ""

@@ -10,6 +10,8 @@ One table (``REQUEST_TABLE``), keys ``pk`` and ``sk``:
 - ``made#<cluster id>`` / ``made``: the ledger, a MadeRecord for every cluster the tool makes (and the
   instances it created in it), written before the RDS call that makes it. A cluster is the tool's only when
   this record and its tags both say so. No expiry: it lives as long as the cluster.
+- ``prepared#<cluster id>`` / ``prepared``: the last prepare script run in that cluster (a Preparation),
+  written by the in-VPC function that runs it; it goes with the ledger record.
 
 Items carry ``expires_at`` (the table's TTL attribute) past the time anything could still need them.
 """
@@ -25,7 +27,14 @@ from botocore.exceptions import ClientError
 from aurora_clone.aws_clients import aws_client
 from aurora_clone.aws_errors import error_code
 from aurora_clone.outcome import Job
-from aurora_clone.request_record import MadeRecord, RequestRecord, State, UnansweredClone
+from aurora_clone.request_record import (
+    MadeRecord,
+    Preparation,
+    PreparationState,
+    RequestRecord,
+    State,
+    UnansweredClone,
+)
 from aurora_clone.settings import settings
 
 RECORD_KEEP_SECONDS = 7 * 86400  # an undelivered answer's record: a later Delete may still need it
@@ -289,8 +298,62 @@ class RequestStore:
         )
 
     def forget_made(self, cluster_id: str) -> None:
-        """The cluster is gone: its ledger record goes too."""
+        """The cluster is gone: its ledger record goes too, and the record of what prepared it."""
         self._client.delete_item(TableName=self._table, Key=_key(_made_pk(cluster_id), "made"))
+        self._client.delete_item(TableName=self._table, Key=_key(_prepared_pk(cluster_id), "prepared"))
+
+    # -- prepare scripts run in clusters --------------------------------------------------------------
+
+    def start_preparation(self, cluster_id: str, token: str, now: float) -> bool:
+        """Mark the request ``token``'s prepare run in the cluster as started; False when this request
+        started one before (a second invocation, delivered again or forged, runs nothing)."""
+        return self._conditional(
+            "put_item",
+            Item={
+                **_key(_prepared_pk(cluster_id), "prepared"),
+                "token": _s(token),
+                "state": _s("running"),
+                "started_at": _n(now),
+            },
+            ConditionExpression="attribute_not_exists(pk) OR #token <> :token",
+            ExpressionAttributeNames={"#token": "token"},
+            ExpressionAttributeValues={":token": _s(token)},
+        )
+
+    def finish_preparation(
+        self, cluster_id: str, token: str, state: PreparationState, detail: str, prepared_with: str = ""
+    ) -> bool:
+        """Write how the request ``token``'s run ended; False when another request's run replaced it."""
+        return self._conditional(
+            "update_item",
+            Key=_key(_prepared_pk(cluster_id), "prepared"),
+            UpdateExpression="SET #state = :state, detail = :detail, prepared_with = :with",
+            ConditionExpression="#token = :token",
+            ExpressionAttributeNames={"#token": "token", "#state": "state"},
+            ExpressionAttributeValues={
+                ":token": _s(token),
+                ":state": _s(state),
+                ":detail": _s(detail),
+                ":with": _s(prepared_with),
+            },
+        )
+
+    def preparation(self, cluster_id: str) -> Preparation | None:
+        """The last prepare run in ``cluster_id``; None when none ever started."""
+        item = self._client.get_item(
+            TableName=self._table, Key=_key(_prepared_pk(cluster_id), "prepared"), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        state = item["state"]["S"]
+        return Preparation(
+            cluster_id=cluster_id.lower(),
+            token=item["token"]["S"],
+            state="done" if state == "done" else "failed" if state == "failed" else "running",
+            started_at=float(item.get("started_at", {}).get("N", "0")),
+            detail=item.get("detail", {}).get("S", ""),
+            prepared_with=item.get("prepared_with", {}).get("S", ""),
+        )
 
     # -- locks ----------------------------------------------------------------------------------------
 
@@ -384,6 +447,10 @@ def _resource_pk(resource: str) -> str:
 
 def _made_pk(cluster_id: str) -> str:
     return f"made#{cluster_id.lower()}"
+
+
+def _prepared_pk(cluster_id: str) -> str:
+    return f"prepared#{cluster_id.lower()}"
 
 
 def _made_record(item: Mapping[str, Any]) -> MadeRecord:

@@ -35,7 +35,14 @@ from aurora_clone.changes import (
     tag_changes,
 )
 from aurora_clone.clone_state import ClusterView, DesiredClone
-from aurora_clone.connection_check import Prober, ProbeResult, judge, probe_request
+from aurora_clone.connection_check import (
+    PREPARE_LIMIT_SECONDS,
+    Prober,
+    ProbeRequest,
+    ProbeResult,
+    judge,
+    probe_request,
+)
 from aurora_clone.ledger import trusted_clusters
 from aurora_clone.logs import SERVICE
 from aurora_clone.naming import (
@@ -64,6 +71,7 @@ from aurora_clone.pool.select import SelectionPolicy, choose_clone_source, obsol
 from aurora_clone.pool.slots import CLONE_SLOT_LIMIT
 from aurora_clone.pool.warm import WarmCandidate, choose_warm_clones, recorded_shape
 from aurora_clone.pool_waker import PoolWaker
+from aurora_clone.prepare_script import readable_from
 from aurora_clone.properties import (
     MAX_SERVICE_TIMEOUT_SECONDS,
     CloneProperties,
@@ -236,6 +244,27 @@ class CloneResource:
         cluster_id = properties.cluster_id or self._derived_id(request)
         return self._make_clone(request, properties, cluster_id, replacing=None, reading=reading)
 
+    def _prepare_problems(self, properties: CloneProperties) -> list[str]:
+        """PrepareScript runs in the connection check's function, reading only where the function stack lets
+        it: without the function, or outside those places, it is refused."""
+        script = properties.prepare_script
+        if script is None:
+            return []
+        if self.prober is None:
+            return [
+                "PrepareScript is run by the connection check's function in your tests' VPC, which this function "
+                "stack does not have: deploy it with ConnectionCheckSubnetIds and ConnectionCheckSecurityGroupIds."
+            ]
+        allowed = settings.prepare_script_locations
+        if not readable_from(script, allowed):
+            where = ", ".join(allowed) if allowed else "none"
+            return [
+                f"PrepareScript {script.uri} is not in a place the function stack lets the connection check read "
+                f"(its PrepareScriptLocations: {where}); add an ARN pattern covering it there, such as "
+                f"arn:aws:s3:::{script.bucket}/*."
+            ]
+        return []
+
     @staticmethod
     def _derived_id(request: Request) -> str:
         return derive_cluster_id(request.stack_id, request.logical_id, request.token, settings.cluster_id_prefix)
@@ -275,6 +304,7 @@ class CloneResource:
                 f"ClusterId '{properties.cluster_id}' must start with '{prefix}' (the function stack's "
                 "ClusterIdPrefix): the tool may only create, change and delete clusters whose identifiers carry it."
             )
+        problems += self._prepare_problems(properties)
         location = source_location_problems(properties, settings.region, request.account)
         if location:
             return Failed(refusal_reason(problems + location), failed_id)
@@ -324,6 +354,7 @@ class CloneResource:
                 desired=desired,
                 replacing=replacing,
                 purge_older_than=properties.max_copy_age.total_seconds() if properties.purge_obsolete_copies else None,
+                prepare=properties.prepare_script.uri if properties.prepare_script else "",
             )
             existing = self.rds.describe_cluster(cluster_id)
             warm_job, warm_note = self._warm_job(
@@ -635,8 +666,12 @@ class CloneResource:
                 return self._make_clone(request, new, replacement_id, replacing=current_id, reading=reading)
             if not self._recorded_owner(request, current):
                 return Failed(f"DB cluster '{current_id}' was not created by this resource.", current_id)
-            if reading.problems:
-                problems = [*reading.problems, *self._in_place_problems(new, current, reading)]
+            if reading.problems or self._prepare_problems(new):
+                problems = [
+                    *reading.problems,
+                    *self._prepare_problems(new),
+                    *self._in_place_problems(new, current, reading),
+                ]
                 return Failed(refusal_reason(problems), current_id)
             data_time = current.tags.get(DATA_TIME_TAG)
             decision = classify_update(
@@ -673,6 +708,10 @@ class CloneResource:
             source=current.tags.get(SOURCE_TAG, new.source_identifier),
             desired=desired,
             purge_older_than=new.max_copy_age.total_seconds() if new.purge_obsolete_copies else None,
+            # Run again only when the script (or its version) changed: the clone's data was prepared already.
+            prepare=new.prepare_script.uri
+            if new.prepare_script and (old is None or old.prepare_script != new.prepare_script)
+            else "",
         )
         # The clone was just described (its user tags changed since, which no plan looks at).
         return self.conclude(job, self._plan(job, request, current))
@@ -745,7 +784,7 @@ class CloneResource:
             cluster = self.rds.describe_cluster(job.cluster_id)
         except RdsError as error:
             _raise_if_transient(error)
-            return Look(None, Broken(str(error)))
+            return Look(None, Broken(str(error)), request.token)
         return self._plan(job, request, cluster)
 
     def _plan(self, job: Job, request: Request, cluster: ClusterView | None) -> Look:
@@ -759,7 +798,7 @@ class CloneResource:
         except (RdsError, ValueError) as error:
             _raise_if_transient(error)
             step = Broken(str(error))
-        return Look(cluster, step)
+        return Look(cluster, step, request.token)
 
     def conclude(self, job: Job, look: Look) -> Outcome:
         """Carry out the looked-at step (its RDS actions, if any) and say whether the request is finished."""
@@ -792,7 +831,7 @@ class CloneResource:
                 "which copies the whole volume and for a large cluster can take longer than "
                 "CloudFormation's one-hour limit"
             )
-        return self._answer(job, step, cluster if isinstance(step, Ready) else None)
+        return self._answer(job, step, cluster if isinstance(step, Ready) else None, look.token)
 
     def _purge_obsolete_copies(self, source_id: str, older_than_seconds: float) -> None:
         """Start deleting the source's copies older than MaxCopyAge that no clone uses (PurgeObsoleteCopies).
@@ -817,7 +856,7 @@ class CloneResource:
         except RdsError:
             logger.exception("Could not purge obsolete copies", extra={"source": source_id})
 
-    def _answer(self, job: Job, step: Step, cluster: ClusterView | None) -> Outcome:
+    def _answer(self, job: Job, step: Step, cluster: ClusterView | None, token: str = "") -> Outcome:
         match step:
             case Ready() if job.kind == "teardown" and job.then:
                 following = replace(job, cluster_id=job.then[0], then=job.then[1:], final_snapshot=None)
@@ -828,13 +867,19 @@ class CloneResource:
                 return Done(job.answer_id)
             case Ready():
                 assert cluster is not None
+                ran = ""
                 if self.prober is not None:
-                    checked = self._check_connection(job, cluster)
+                    # Checked once before the script runs; while it runs, the run's record says more.
+                    checked = self._check_connection(job, cluster) if job.prepare_started is None else None
                     if checked is not None:
                         return checked
+                    prepared = self._prepare(job, cluster, token) if job.prepare else self._prepared_with(cluster)
+                    if not isinstance(prepared, str):
+                        return prepared
+                    ran = prepared
                 if job.purge_older_than is not None:
                     self._purge_obsolete_copies(job.source, job.purge_older_than)
-                return Done(job.answer_id, attributes(cluster, job.source))
+                return Done(job.answer_id, attributes(cluster, job.source, ran))
             case Broken(why) if job.kind == "converge" and job.replacing is not None:
                 return Pending(job.discard(why), f"deleting the failed replacement clone '{job.cluster_id}'")
             case Broken(why):
@@ -844,6 +889,42 @@ class CloneResource:
             case Wait(why) | Act(why=why):
                 return Pending(job, why)
         raise AssertionError(f"unhandled step {step}")
+
+    def _prepare(self, job: Job, cluster: ClusterView, token: str) -> Outcome | str:
+        """What ran (for ``PreparedWith``) once the request's prepare script succeeded in the ready clone; until
+        then, start it (the in-VPC function runs it, asynchronously) and look again, or fail with its reason."""
+        assert self.prober is not None
+        now = self.clock()
+        running = f"running the prepare script {job.prepare} in the clone"
+        if job.prepare_started is None:
+            try:
+                self.prober.start_prepare(ProbeRequest(cluster.identifier, prepare=token))
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                return self._answer(
+                    job, Broken(f"The prepare script could not be started: the function failed: {error}"), None
+                )
+            logger.info("Prepare script started", extra={"cluster": cluster.identifier, "script": job.prepare})
+            return Pending(replace(job, prepare_started=now), running)
+        run = self.store.preparation(cluster.identifier)
+        if run is not None and run.token == token and run.state == "done":
+            logger.info("Prepare script done", extra={"cluster": cluster.identifier, "detail": run.detail})
+            return run.prepared_with
+        if run is not None and run.token == token and run.state == "failed":
+            return self._answer(job, Broken(f"{run.detail[:1].upper()}{run.detail[1:]}."), None)
+        if now - job.prepare_started > PREPARE_LIMIT_SECONDS:
+            why = (
+                f"The prepare script {job.prepare} gave no result within {PREPARE_LIMIT_SECONDS:.0f} s (the "
+                "connection check function's timeout, 15 minutes): make it shorter or split the work."
+            )
+            return self._answer(job, Broken(why), None)
+        return Pending(job, running)
+
+    def _prepared_with(self, cluster: ClusterView) -> str:
+        """What last prepared the clone (``PreparedWith``), for an answer that runs no script."""
+        run = self.store.preparation(cluster.identifier)
+        return run.prepared_with if run is not None and run.state == "done" else ""
 
     def _check_connection(self, job: Job, cluster: ClusterView) -> Outcome | None:
         """None when the connection check reaches the clone (or is not configured); else look again, or fail
@@ -868,10 +949,11 @@ class CloneResource:
 
 @dataclass(frozen=True)
 class Look:
-    """What one look at a job's cluster saw, and the step planned from it."""
+    """What one look at a job's cluster saw, and the step planned from it; ``token``: the request's."""
 
     cluster: ClusterView | None
     step: Step
+    token: str = ""
 
 
 # _restore_clone's word for "the cluster already exists": made by another delivery of the request, or not.
@@ -908,8 +990,9 @@ def _source_problem(name: str, source: ClusterView) -> str | None:
     return None
 
 
-def attributes(cluster: ClusterView, source: str) -> dict[str, str]:
-    """The Fn::GetAtt attributes of a ready clone; what it was cloned from comes from its own tags."""
+def attributes(cluster: ClusterView, source: str, prepared_with: str = "") -> dict[str, str]:
+    """The Fn::GetAtt attributes of a ready clone; what it was cloned from comes from its own tags, what
+    prepared it from the run's record."""
     numbered = sorted(
         (number, instance.identifier)
         for instance in cluster.instances
@@ -931,4 +1014,5 @@ def attributes(cluster: ClusterView, source: str) -> dict[str, str]:
         "InstanceIds": ",".join(identifier for _, identifier in numbered),
         "BacktrackedTo": cluster.backtracked_to,
         "MasterUserSecretArn": cluster.master_user_secret_arn,
+        "PreparedWith": prepared_with,
     }

@@ -91,6 +91,12 @@ class Settings:
         return self._text("CONNECTION_CHECK_FUNCTION") or None
 
     @property
+    def prepare_script_locations(self) -> tuple[str, ...]:
+        """``PREPARE_SCRIPT_LOCATIONS``: the S3 object ARN patterns (comma-separated) the connection check's
+        function may read prepare scripts from (the stack's PrepareScriptLocations); empty when unset."""
+        return tuple(part.strip() for part in self._text("PREPARE_SCRIPT_LOCATIONS").split(",") if part.strip())
+
+    @property
     def pool_function(self) -> str | None:
         """``POOL_FUNCTION``: the copy pool function (set by the template), woken to refill a warm pool as soon
         as one of its warm clones is claimed; None when unset: the pool's schedule refills it."""

@@ -176,10 +176,11 @@ def describe_lags(hint: RdsHint, cluster: ClusterView | None) -> bool:
     )
 
 
-def next_look_interval(job_kind: str, cluster: ClusterView | None) -> int:
+def next_look_interval(job_kind: str, cluster: ClusterView | None, prepares: bool = False) -> int:
     """How soon the fallback looks again: sooner while the request's last stage is under way (a clone being
-    deleted; a clone whose instances all exist and only finish their backup or a change), so that a lost
-    event costs seconds rather than the full interval.
+    deleted; a clone whose instances all exist and only finish their backup or a change; a ready clone whose
+    prepare script, ``prepares``, runs: no event tells when it ends), so that a lost event costs seconds
+    rather than the full interval.
 
     >>> next_look_interval("teardown", ClusterView("c", "deleting", "aurora-mysql"))
     10
@@ -190,6 +191,8 @@ def next_look_interval(job_kind: str, cluster: ClusterView | None) -> int:
         return FALLBACK_SECONDS
     if job_kind == "teardown":
         return LAST_STAGE_SECONDS if cluster.status == "deleting" else FALLBACK_SECONDS
+    if prepares and cluster.status == "available":
+        return LAST_STAGE_SECONDS
     finishing = {"backing-up", "modifying", "backtracking"}
     statuses = {instance.status for instance in cluster.instances}
     if cluster.status == "available" and statuses and statuses <= {"available"} | finishing and statuses & finishing:

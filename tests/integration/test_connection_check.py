@@ -33,6 +33,9 @@ class ScriptedProbe:
         self.asked.append(request)
         return self.answer(request)
 
+    def start_prepare(self, request: ProbeRequest) -> None:
+        raise AssertionError(f"no prepare script was asked for, yet one was started: {request}")
+
 
 def with_probe(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, probe: ScriptedProbe) -> None:
     """The handler's engine as the function builds it when CONNECTION_CHECK_FUNCTION is set."""

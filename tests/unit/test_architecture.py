@@ -42,6 +42,7 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
                 "pool.select",
                 "pool.slots",
                 "pool.warm",
+                "prepare_script",
                 "properties",
                 "readiness",
                 "request_record",

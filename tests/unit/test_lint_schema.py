@@ -27,6 +27,7 @@ BASE = {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:aurora-c
 COMPANIONS: dict[str, dict[str, Any]] = {
     "BacktrackTo": {"BacktrackWindow": "3600"},
     "MasterUserSecretKmsKeyId": {"ManageMasterUserPassword": "true"},
+    "PrepareScript": {"ManageMasterUserPassword": "true"},
     "ServerlessV2MinCapacity": {"ServerlessV2MaxCapacity": "256"},
     "ServerlessV2MaxCapacity": {"ServerlessV2MinCapacity": "0"},
 }
@@ -118,6 +119,16 @@ SAMPLES: dict[str, list[Any]] = {
     "WaitForDeletion": ["false", False, "True", "later"],
     "DeletionProtection": [True, "TRUE", "1"],
     "WarmPool": ["ci", "qa-2", "a" * 20, "a" * 21, "CI", "1ci", ""],
+    "PrepareScript": [
+        "s3://masking/mask.sql",
+        "s3://masking-scripts/prod db/mask.sql?versionId=3Lg.x",
+        "https://masking.s3.amazonaws.com/mask.sql",
+        "s3://Masking/mask.sql",
+        "s3://masking",
+        "s3://masking/mask.sql?acl=public",
+        "s3://masking/mask.sql?versionId=",
+        "",
+    ],
 }
 
 

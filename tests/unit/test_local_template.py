@@ -388,7 +388,7 @@ def test_creation_order_rejects_a_cycle() -> None:
 @pytest.mark.parametrize("checked", [False, True], ids=["without connection check", "with connection check"])
 def test_function_stack_template_order(checked: bool) -> None:
     template = load_template(REPO / "template.yaml")
-    resources = active_resources(template, {"HasConnectionCheck": checked})
+    resources = active_resources(template, {"HasConnectionCheck": checked, "CanPrepare": checked})
 
     order = creation_order(dependencies(template, resources))
 
