@@ -6,14 +6,17 @@ an Update that changes the script's version runs it again; one that does not, ru
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aurora_clone.database_session import Endpoint, open_session
 from aurora_clone.local.session import LocalSession
 from aurora_clone.local.world import SOURCE_MASTER_USERNAME
+from aurora_clone.prepare_script import split_statements
 from tests.e2e.test_connection_check_local import CHECKED, FUNCTION_TEMPLATE
 from tests.local_databases import connect
 
@@ -168,3 +171,25 @@ def test_a_failing_script_fails_the_stack_naming_the_statement_and_its_clone_goe
     assert source_emails(local) == ["ada@example.com", "grace@example.com", "edsger@example.com"]
     assert local.world.wait_until(lambda: not any(local.leftovers().values()), world_seconds=1200), local.leftovers()
     assert local.cloudformation.delete_stack("broken").status == "DELETE_COMPLETE"
+
+
+def test_a_script_runs_in_one_transaction_and_a_statement_outlasting_its_time_is_stopped(local: LocalSession) -> None:
+    # The session the in-VPC function runs scripts with, against the source's real server: TLS verified with
+    # the world's CA, as the function verifies RDS's.
+    databases = local.world.databases
+    assert databases is not None
+    server = databases.server(SOURCE)
+    assert server is not None
+    context = ssl.create_default_context(cafile=local.world.ca_bundle)
+    endpoint = Endpoint(server.address, server.port, "aurora-postgresql")
+    script = "UPDATE customers SET email = 'gone-' || id || '@example.invalid';\nSELECT pg_sleep(30);\nSELECT 1;"
+    session = open_session(endpoint, server.credentials.user, server.credentials.password, context, 40.0)
+    try:
+        run = session.run_script(split_statements(script, "aurora-postgresql"), lambda: 1.0)
+    finally:
+        session.close()
+
+    assert not run.ok and run.ran == 1
+    assert "statement 2 (line 2) did not finish in time" in run.detail
+    # Statement 1 ran, and nothing of it was kept.
+    assert source_emails(local) == ["ada@example.com", "grace@example.com", "edsger@example.com"]
