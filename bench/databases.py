@@ -10,7 +10,10 @@ then restores N copy-on-write clones of it one after another through the RDS API
 - memory of every server at once (the source and N clones, each a postmaster and its background
   processes): the sum of RSS (which counts shared pages once per process, so overstates) and of PSS (shared
   pages divided among the processes sharing them: what the servers really take), and PSS per server;
-- stopping the world: every server stopped and every file removed.
+- stopping the world: every server stopped and every file removed;
+- a prepare script masking every row of the loaded table in the first clone (``UPDATE events SET payload =
+  ...``), run the way the in-VPC function runs it (``aurora_clone.database_session``: TLS verified, the
+  statements in one transaction): its run time.
 
 PSS is read where the system gives it (Linux); elsewhere USS (pages only that process has) is shown instead.
 """
@@ -18,17 +21,22 @@ PSS is read where the system gives it (Linux); elsewhere USS (pages only that pr
 from __future__ import annotations
 
 import argparse
+import ssl
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
+from aurora_clone.database_session import Endpoint, open_session
 from aurora_clone.local.world import LocalAws
+from aurora_clone.prepare_script import split_statements
 
 SOURCE = "bench-source"
+MASK = "-- every row's payload replaced\nUPDATE events SET payload = md5('masked-' || id::text);\n"
 
 
 @dataclass
@@ -46,6 +54,7 @@ class Figures:
     servers: int
     stop_all: float
     database_mb: float
+    mask_seconds: float
 
 
 def memory_mb(pids: Sequence[int]) -> tuple[float, float]:
@@ -95,6 +104,7 @@ def run(clones: int, rows: int) -> Figures:
         copies = [server for server in databases.servers.servers() if server.cluster_id != SOURCE]
         rss, pss = memory_mb([server.pid for server in databases.servers.servers() if server.pid])
         servers = len(databases.servers.servers())
+        mask_seconds = _mask(world, copies[0])
         stopping = time.monotonic()
     stop_all = time.monotonic() - stopping
     return Figures(
@@ -111,7 +121,24 @@ def run(clones: int, rows: int) -> Figures:
         servers=servers,
         stop_all=stop_all,
         database_mb=size,
+        mask_seconds=mask_seconds,
     )
+
+
+def _mask(world: LocalAws, clone: Any) -> float:
+    """Real seconds the masking script takes in ``clone``, logged in as the in-VPC function does."""
+    context = ssl.create_default_context(cafile=world.ca_bundle)
+    endpoint = Endpoint(clone.address, clone.port, "aurora-postgresql")
+    session = open_session(endpoint, clone.credentials.user, clone.credentials.password, context, 600.0)
+    try:
+        began = time.monotonic()
+        run = session.run_script(split_statements(MASK, "aurora-postgresql"), lambda: 600.0)
+        took = time.monotonic() - began
+    finally:
+        session.close()
+    if not run.ok:
+        raise SystemExit(f"the masking script failed: {run.detail}")
+    return took
 
 
 def _database_mb(world: LocalAws, address: str, port: int) -> float:
@@ -137,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{'N':>3}  {'db MB':>5}  {'src init':>8}  {'src start':>9}  {'copy p50':>8}  {'copy max':>8}  "
         f"{'start p50':>9}  {'restore p50':>11}  {'restore max':>11}  {'servers':>7}  {'RSS':>6}  {'PSS':>6}  "
-        f"{'PSS/server':>10}  {'stop all':>8}"
+        f"{'PSS/server':>10}  {'stop all':>8}  {'mask s':>6}"
     )
     for clones in args.clones:
         f = run(clones, args.rows)
@@ -145,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{f.clusters:>3}  {f.database_mb:>5.1f}  {f.source_init:>8.2f}  {f.source_start:>9.2f}  "
             f"{f.copy_median:>8.2f}  {f.copy_max:>8.2f}  {f.start_median:>9.2f}  {f.restore_median:>11.2f}  "
             f"{f.restore_max:>11.2f}  {f.servers:>7}  {f.rss_mb:>6.0f}  {f.pss_mb:>6.0f}  "
-            f"{f.pss_mb / f.servers:>10.1f}  {f.stop_all:>8.2f}",
+            f"{f.pss_mb / f.servers:>10.1f}  {f.stop_all:>8.2f}  {f.mask_seconds:>6.2f}",
             flush=True,
         )
     return 0
