@@ -86,6 +86,9 @@ def _condition_holds(operator: str, key: str, wanted: str | Sequence[str], conte
     if operator == "Null":  # "true": the key is absent; "false": it is present
         (expected,) = values
         return (key not in context) == (expected.lower() == "true")
+    if operator.startswith("ForAllValues:"):  # IAM's trap: true when the key is absent
+        base = operator.removeprefix("ForAllValues:")
+        return key not in context or all(any(_match_one(base, v, a) for v in values) for a in _listed(context[key]))
     if operator.startswith("ForAnyValue:"):
         base = operator.removeprefix("ForAnyValue:")
         return key in context and any(_match_one(base, v, a) for a in _listed(context[key]) for v in values)
@@ -188,12 +191,16 @@ class _AnyAttribute(dict[str, str]):
 
 
 @cache
-def role_statements(role: str, prefix: str = "aurora-clone-", connection_check: bool = True) -> list[dict[str, Any]]:
+def role_statements(
+    role: str, prefix: str = "aurora-clone-", connection_check: bool = True, prepare_locations: str = ""
+) -> list[dict[str, Any]]:
     """Every statement of the role's inline policies and of the AWS::IAM::RolePolicy resources naming it."""
     template = load_template(REPO / "template.yaml")
     given = {"ClusterIdPrefix": prefix}
     if connection_check:
         given |= {"ConnectionCheckSubnetIds": "subnet-1", "ConnectionCheckSecurityGroupIds": "sg-1"}
+    if prepare_locations:
+        given |= {"PrepareScriptLocations": prepare_locations}
     parameters = resolve_parameters(template, given)
     base = StackContext("aurora-clone", STACK, REGION, ACCOUNT, parameters)
     conditions = evaluate_conditions(template, base)
@@ -549,3 +556,40 @@ def test_the_scp_leaves_other_tags_and_untagged_calls_alone() -> None:
     ):
         assert evaluate(scp, as_principal(request, SOMEONE)) == IMPLICIT_DENY
         assert evaluate([*scp, *PERMISSIVE], as_principal(request, SOMEONE)) == ALLOW
+
+
+# -- the connection check's role, with prepare scripts -------------------------------------------------------
+
+TABLE = f"arn:aws:test:{REGION}:{ACCOUNT}:RequestTable"
+SCRIPTS = "arn:aws:s3:::masking-scripts/orders/*"
+
+
+def table_write(action: str, key: str) -> Request:
+    return Request(f"dynamodb:{action}", TABLE, {"dynamodb:LeadingKeys": [key]})
+
+
+def test_the_check_reads_prepare_scripts_only_where_the_stack_says_and_writes_only_their_run_records() -> None:
+    check = role_statements("ConnectionCheckRole", prepare_locations=SCRIPTS)
+
+    assert evaluate(check, Request("s3:GetObject", "arn:aws:s3:::masking-scripts/orders/mask.sql")) == ALLOW
+    assert evaluate(check, Request("s3:GetObjectVersion", "arn:aws:s3:::masking-scripts/orders/mask.sql")) == ALLOW
+    for denied in (
+        Request("s3:GetObject", "arn:aws:s3:::masking-scripts/payroll/dump.sql"),
+        Request("s3:GetObject", "arn:aws:s3:::another-bucket/orders/mask.sql"),
+        Request("s3:PutObject", "arn:aws:s3:::masking-scripts/orders/mask.sql"),
+        Request("s3:ListBucket", "arn:aws:s3:::masking-scripts"),
+    ):
+        assert evaluate(check, denied) == IMPLICIT_DENY, denied
+    assert evaluate(check, table_write("PutItem", "prepared#aurora-clone-it-1a2b")) == ALLOW
+    assert evaluate(check, table_write("UpdateItem", "prepared#aurora-clone-it-1a2b")) == ALLOW
+    # Not the ledger nor a request record: a forged "made" record would make a cluster the tool's.
+    for key in ("made#prod-db", "request#0123456789ab", "lock#slots/prod-db"):
+        assert evaluate(check, table_write("PutItem", key)) == IMPLICIT_DENY, key
+    assert evaluate(check, table_write("DeleteItem", "prepared#aurora-clone-it-1a2b")) == IMPLICIT_DENY
+
+
+def test_without_prepare_script_locations_the_check_reads_nothing_in_s3_and_writes_nothing() -> None:
+    check = role_statements("ConnectionCheckRole")
+
+    assert evaluate(check, Request("s3:GetObject", "arn:aws:s3:::masking-scripts/orders/mask.sql")) == IMPLICIT_DENY
+    assert evaluate(check, table_write("PutItem", "prepared#aurora-clone-it-1a2b")) == IMPLICIT_DENY
