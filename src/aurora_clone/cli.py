@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,12 +57,12 @@ def _say(text: str) -> None:
     print(f"\n==> {text}", flush=True)
 
 
-def _parameters(pairs: Sequence[str]) -> dict[str, str]:
+def _parameters(pairs: Sequence[str], option: str = "--param") -> dict[str, str]:
     parameters = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--param takes KEY=VALUE, got '{pair}'")
+            raise SystemExit(f"{option} takes KEY=VALUE, got '{pair}'")
         parameters[key] = value
     return parameters
 
@@ -161,10 +161,16 @@ def _failed(what: str) -> int:
 
 
 def serve(
-    function_template: str, time_scale: float, sources: Sequence[str], state_file: Path, source_sql: Path | None = None
+    function_template: str,
+    time_scale: float,
+    sources: Sequence[str],
+    state_file: Path,
+    source_sql: Path | None = None,
+    function_parameters: Mapping[str, str] | None = None,
 ) -> int:
     """Keep the world up until interrupted; the other commands find it through ``state_file``. ``source_sql`` is
-    loaded into each Aurora PostgreSQL source's real server (default: a small sample)."""
+    loaded into each Aurora PostgreSQL source's real server (default: a small sample); ``function_parameters``
+    are the function stack's parameters (the connection check's, PrepareScriptLocations)."""
     from aurora_clone.local.database_servers import ServerError
     from aurora_clone.local.session import LocalSession
     from aurora_clone.target import LocalWorld, running_world
@@ -186,7 +192,11 @@ def serve(
     for stop_signal in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a shell may start it with SIGINT ignored
         signal.signal(stop_signal, lambda *_: stop.set())
     with LocalSession(
-        function_template, time_scale=time_scale, printer=lambda line: print(line, flush=True), real_databases=True
+        function_template,
+        time_scale=time_scale,
+        printer=lambda line: print(line, flush=True),
+        real_databases=True,
+        function_parameters=dict(function_parameters or {}),
     ) as local:
         for identifier, engine in wanted:
             try:
@@ -795,6 +805,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a SQL file loaded into each Aurora PostgreSQL source cluster's real PostgreSQL server, as its master "
         "user (default: a customers table with three rows)",
     )
+    serve_command.add_argument(
+        "--function-parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter of the function stack (template.yaml), such as ConnectionCheckSubnetIds=subnet-0a (any "
+        "ids: loopback is one network) or PrepareScriptLocations=arn:aws:s3:::scripts/*; repeat for more "
+        "(default: none, the template's defaults)",
+    )
     actions.add_parser(
         "env",
         help="print the running world's environment as export lines",
@@ -924,7 +943,14 @@ def _run_local(args: argparse.Namespace) -> int:
         return run_demo(args.function_template, args.example, args.time_scale)
     if args.action == "serve":
         sources = args.source_cluster or ["prod-db"]
-        return serve(args.function_template, args.time_scale, sources, args.state_file, args.source_sql)
+        return serve(
+            args.function_template,
+            args.time_scale,
+            sources,
+            args.state_file,
+            args.source_sql,
+            _parameters(args.function_parameter, "--function-parameter"),
+        )
     if args.action == "env":
         return print_environment(args.state_file)
     if args.action == "up":
