@@ -69,6 +69,19 @@ def _parameters(pairs: Sequence[str], option: str = "--param") -> dict[str, str]
 
 # -- demo -------------------------------------------------------------------------------------------------
 
+DEMO_SCRIPTS_BUCKET = "demo-masking-scripts"
+# The demo's function stack: the connection check (any ids: loopback is one network) and where prepare scripts
+# may be read from.
+DEMO_FUNCTION_PARAMETERS = {
+    "ConnectionCheckSubnetIds": "subnet-0demo",
+    "ConnectionCheckSecurityGroupIds": "sg-0demo",
+    "PrepareScriptLocations": f"arn:aws:s3:::{DEMO_SCRIPTS_BUCKET}/*",
+}
+DEMO_MASKING_SCRIPT = """\
+-- Every customer gets an address of their own that reaches no one.
+UPDATE customers SET email = 'customer-' || id || '@example.invalid';
+"""
+
 
 def run_demo(function_template: str, example: str, time_scale: float) -> int:
     """Create, update and delete the example stack; show that nothing is left. Exit status 0 on success."""
@@ -79,7 +92,11 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
     started = time.monotonic()
     _say(f"Starting the emulated AWS (one real second is {1 / time_scale:.0f} emulated seconds)")
     with LocalSession(
-        function_template, time_scale=time_scale, printer=lambda line: print(line, flush=True), real_databases=True
+        function_template,
+        time_scale=time_scale,
+        printer=lambda line: print(line, flush=True),
+        real_databases=True,
+        function_parameters=DEMO_FUNCTION_PARAMETERS,
     ) as local:
         print(f"Endpoint: {local.world.endpoint_url}")
         local.world.subscribe(_print_rds_event)
@@ -123,6 +140,22 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
             return _failed(stack.status)
         if not database_demo.show_server_gone(local.world, created, "prod-db", print):
             return _failed("the deleted clone's server still answers")
+
+        masked_example = str(Path(example).with_name("masked-test.yaml"))
+        script = f"s3://{DEMO_SCRIPTS_BUCKET}/customers/mask.sql"
+        _say(f"Masking the customers' emails before the tests see them: {masked_example}, PrepareScript {script}")
+        s3 = local.world.client("s3")
+        s3.create_bucket(Bucket=DEMO_SCRIPTS_BUCKET)
+        s3.put_object(Bucket=DEMO_SCRIPTS_BUCKET, Key="customers/mask.sql", Body=DEMO_MASKING_SCRIPT.encode())
+        stack = cfn.create_stack("masked-test", masked_example, {**params, "PrepareScript": script})
+        if stack.status != "CREATE_COMPLETE":
+            return _failed(f"{stack.status}: {stack.status_reason}")
+        print(f"  PreparedWith {stack.outputs.get('PreparedWith', '')}")
+        if not database_demo.show_masked(local.world, dict(stack.outputs), "prod-db", print):
+            return _failed("the clone's emails are not masked")
+        stack = cfn.delete_stack("masked-test")
+        if stack.status != "DELETE_COMPLETE":
+            return _failed(stack.status)
 
         _say("What is left")
         leftovers = local.settled_leftovers(world_seconds=300)

@@ -110,6 +110,9 @@ def test_demo_creates_updates_deletes_and_leaves_nothing() -> None:
     assert "customers in the clone, copied from the source: Ada Lovelace" in result.stdout
     assert "wrote customer 100 in the clone: 1 row there, 0 in the source" in result.stdout
     assert "the clone's server at 127." in result.stdout and "no longer answers" in result.stdout
+    # A prepare script masked the second clone's emails; the source kept the real ones.
+    assert "emails in the clone: customer-1@example.invalid, customer-2@example.invalid" in result.stdout
+    assert "emails in the source: ada@example.com, grace@example.com" in result.stdout
 
 
 def test_two_stacks_racing_for_the_last_clone_slot_never_overfill_the_source(local: LocalSession) -> None:

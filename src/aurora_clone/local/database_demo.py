@@ -1,11 +1,13 @@
 """The demo's look inside the clone: connect from the stack's outputs, as an integration test would, and show
-that the clone holds the source's data and then goes its own way; after the delete, that its server is gone.
+that the clone holds the source's data and then goes its own way; after the delete, that its server is gone;
+and that a clone with a prepare script has its customers' emails masked while the source keeps the real ones.
 
 A pure-Python client (pg8000), so the demo needs nothing but Python.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -58,6 +60,28 @@ def show_clone_is_a_copy(
         say("  the clone is a copy of the source's data, and its writes stay in the clone")
         return True
     return False
+
+
+def show_masked(world: LocalAws, outputs: Mapping[str, str], source_id: str, say: Callable[[str], None]) -> bool:
+    """Read the customers' emails in the clone (logged in with its managed secret, from the outputs) and in the
+    source: True when every email of the clone differs from the source's (or when there is no real server)."""
+    source = world.databases.server(source_id) if world.databases is not None else None
+    if source is None:
+        say("  (skipped: this world runs no real database servers)")
+        return True
+    secret = world.client("secretsmanager").get_secret_value(SecretId=outputs["MasterUserSecretArn"])
+    login = json.loads(secret["SecretString"])
+    clone = _connect(outputs["Endpoint"], int(outputs["Port"]), login["username"], login["password"])
+    original = _connect(source.address, source.port, source.credentials.user, source.credentials.password)
+    try:
+        masked = [row[0] for row in clone.run("SELECT email FROM customers ORDER BY id")]
+        real = [row[0] for row in original.run("SELECT email FROM customers ORDER BY id")]
+    finally:
+        clone.close()
+        original.close()
+    say(f"  emails in the clone: {', '.join(masked)}")
+    say(f"  emails in the source: {', '.join(real)}")
+    return bool(masked) and len(masked) == len(real) and not set(masked) & set(real)
 
 
 def port_answers(address: str, port: int) -> bool:
