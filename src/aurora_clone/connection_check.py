@@ -84,7 +84,7 @@ class ProbeResult:
         if not isinstance(payload, dict) or not isinstance(payload.get("reachable"), bool):
             return cls(False, "probe", f"the connection check answered something else than a result: {payload!r}")
         stage = payload.get("stage")
-        known: tuple[Stage, ...] = ("tcp", "tls", "login", "query", "probe")
+        known: tuple[Stage, ...] = ("tcp", "tls", "login", "query", "probe", "prepare")
         return cls(payload["reachable"], stage if stage in known else "probe", str(payload.get("detail", "")))
 
 

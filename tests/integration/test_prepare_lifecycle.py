@@ -64,21 +64,30 @@ def props(source: Source, **extra: str) -> dict[str, Any]:
 
 
 def run_until_started(cfn: FakeCloudFormation, function: InVpcFunction, sent: Any) -> None:
+    started = len(function.started)
     for _ in range(30):
-        if function.started:
+        if len(function.started) > started:
             return
         cfn.step()
     raise AssertionError("the prepare script was never started")
 
 
-def test_a_create_answers_once_the_script_succeeded_with_what_ran(
-    cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def started(
+    cfn: FakeCloudFormation, source: Source, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> tuple[InVpcFunction, Any]:
+    """A Create with PrepareScript sent, its clone made and its script started: the function, the request."""
     function = InVpcFunction()
     engine_with(monkeypatch, clock, function)
     sent = cfn.send(cfn.event("Create", props(source)))
-
     run_until_started(cfn, function, sent)
+    return function, sent
+
+
+def test_a_create_answers_once_the_script_succeeded_with_what_ran(
+    cfn: FakeCloudFormation, source: Source, started: tuple[InVpcFunction, Any]
+) -> None:
+    function, sent = started
     for _ in range(3):
         cfn.step()
     assert cfn.answer(sent) is None, "answered while the script was still running"
@@ -123,12 +132,9 @@ def test_a_create_answers_once_the_script_succeeded_with_what_ran(
 
 
 def test_a_failed_run_fails_the_create_with_the_function_s_words_and_the_rollback_removes_the_clone(
-    cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    cfn: FakeCloudFormation, source: Source, started: tuple[InVpcFunction, Any]
 ) -> None:
-    function = InVpcFunction()
-    engine_with(monkeypatch, clock, function)
-    sent = cfn.send(cfn.event("Create", props(source)))
-    run_until_started(cfn, function, sent)
+    function, sent = started
 
     function.finish("failed", f"the prepare script {RAN} failed: statement 2 (line 4) failed: boom (SQLSTATE 22P02)")
     answer = cfn.run(sent)
@@ -142,12 +148,9 @@ def test_a_failed_run_fails_the_create_with_the_function_s_words_and_the_rollbac
 
 
 def test_a_run_that_says_nothing_within_the_function_s_timeout_fails_the_create(
-    cfn: FakeCloudFormation, world: AwsGaps, source: Source, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    cfn: FakeCloudFormation, world: AwsGaps, clock: FakeClock, started: tuple[InVpcFunction, Any]
 ) -> None:
-    function = InVpcFunction()
-    engine_with(monkeypatch, clock, function)
-    sent = cfn.send(cfn.event("Create", props(source)))
-    run_until_started(cfn, function, sent)
+    _, sent = started
 
     def later() -> None:
         world.advance()

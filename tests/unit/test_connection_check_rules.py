@@ -56,7 +56,13 @@ def test_past_the_patience_it_fails_naming_the_security_groups_and_subnet_group(
 
 @pytest.mark.parametrize(
     ("stage", "words"),
-    [("tls", "no TLS handshake"), ("login", "could not log in"), ("query", "SELECT 1 failed"), ("probe", "failed")],
+    [
+        ("tls", "no TLS handshake"),
+        ("login", "could not log in"),
+        ("query", "SELECT 1 failed"),
+        ("probe", "failed"),
+        ("prepare", "the prepare script failed"),
+    ],
 )
 def test_each_stage_is_said_in_words(stage: str, words: str) -> None:
     verdict = judge(ProbeResult.from_payload({"reachable": False, "stage": stage, "detail": "x"}), CLONE, 0.0, 1e9)
