@@ -41,7 +41,7 @@ class Job:
     then: tuple[str, ...] = ()  # teardown: the clusters torn down after this one (clones CloudFormation does not name)
     answer_when_accepted: bool = False  # teardown, WaitForDeletion false: SUCCESS once RDS accepted every deletion
     prepare: str = ""  # converge: the PrepareScript URI to run in the clone once it is ready ("" for none)
-    prepare_started: float | None = None  # when the in-VPC function was asked to run it
+    prepare_started: float | None = None  # when the in-VPC function was asked to run it (system clock)
 
     def discard(self, reason: str) -> Job:
         """Turn a failed replacement into the teardown of the half-made clone, then FAILED."""

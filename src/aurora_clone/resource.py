@@ -8,6 +8,7 @@ timeout) is raised, never answered: the request is tried again at its next wake-
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -218,8 +219,11 @@ class CloneResource:
         prober: Prober | None = None,
         store: RequestStore | None = None,
         pool_waker: PoolWaker | None = None,
+        run_clock: Callable[[], float] = time.time,
     ) -> None:
         self.rds = rds
+        # The system clock, also in the local world: a prepare run lives in the real seconds of its invocation.
+        self.run_clock = run_clock
         # The function's table: the ledger of what the tool made (asked before anything is changed or deleted).
         self.store = store or RequestStore()
         self.actions = ActionExecutor(rds, self.store)
@@ -894,7 +898,7 @@ class CloneResource:
         """What ran (for ``PreparedWith``) once the request's prepare script succeeded in the ready clone; until
         then, start it (the in-VPC function runs it, asynchronously) and look again, or fail with its reason."""
         assert self.prober is not None
-        now = self.clock()
+        now = self.run_clock()
         running = f"running the prepare script {job.prepare} in the clone"
         if job.prepare_started is None:
             try:

@@ -52,7 +52,7 @@ def engine_with(
 
     def engine() -> RequestEngine:
         def clone_resource(hooks: EngineHooks) -> CloneResource:
-            return CloneResource(RdsGateway(), clock, hooks=hooks, prober=function)
+            return CloneResource(RdsGateway(), clock, hooks=hooks, prober=function, run_clock=clock)
 
         return RequestEngine(clone_resource, RequestStore(), WakeUpQueue(), clock=clock, run_clock=clock)
 
