@@ -82,9 +82,7 @@ def test_package_zipContents_leaveOutTheLocalWorldsDatabaseServer(archive: zipfi
 def test_package_drivers_importFromTheZipWithTheRuntimesDateutil(archive: zipfile.ZipFile, tmp_path: Path) -> None:
     # pg8000's python-dateutil is the runtime's; the drivers and what they need otherwise are in the zip.
     assert {"pg8000", "scramp", "asn1crypto", "pymysql"} <= _top_level(archive)
-    unzipped = tmp_path / "task"
-    archive.extractall(unzipped)
-    runtime = _runtime_only_dir(tmp_path / "runtime")
+    unzipped, runtime = _task_and_runtime(archive, tmp_path)
     code = (
         "import sys\n"
         f"sys.path[:0] = [{str(unzipped)!r}, {str(runtime)!r}]\n"
@@ -130,6 +128,13 @@ def test_package_zipEntries_areSortedWithFixedTimestampsAndNoBytecode(archive: z
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 
+def _task_and_runtime(archive: zipfile.ZipFile, tmp_path: Path) -> tuple[Path, Path]:
+    """The zip unzipped as Lambda's task directory, and the runtime's boto3 beside it."""
+    unzipped = tmp_path / "task"
+    archive.extractall(unzipped)
+    return unzipped, _runtime_only_dir(tmp_path / "runtime")
+
+
 def _runtime_only_dir(target: Path) -> Path:
     """A directory holding symlinks to boto3 and its dependencies, as the Lambda runtime provides them."""
     target.mkdir()
@@ -146,9 +151,7 @@ def _runtime_only_dir(target: Path) -> Path:
 
 
 def test_package_handler_importsWithOnlyBoto3BesideIt(archive: zipfile.ZipFile, tmp_path: Path) -> None:
-    unzipped = tmp_path / "task"
-    archive.extractall(unzipped)
-    runtime = _runtime_only_dir(tmp_path / "runtime")
+    unzipped, runtime = _task_and_runtime(archive, tmp_path)
     # -I -S: no user or site packages, no current directory; only the stdlib, the zip and boto3.
     code = (
         "import sys\n"
@@ -175,9 +178,7 @@ def test_package_templateEntryPoints_areTheKnownFunctions() -> None:
 def test_package_entryPoint_importsFromTheZipAloneWithoutTheLocalWorld(
     archive: zipfile.ZipFile, tmp_path: Path, entry_point: str
 ) -> None:
-    unzipped = tmp_path / "task"
-    archive.extractall(unzipped)
-    runtime = _runtime_only_dir(tmp_path / "runtime")
+    unzipped, runtime = _task_and_runtime(archive, tmp_path)
     module_name, _, function = entry_point.rpartition(".")
     # -I -S as above: nothing of the test environment (its editable aurora_clone, moto, cfn-lint) is on the
     # path; the finder refuses the forbidden modules outright, so even a guarded import of one fails loudly.
