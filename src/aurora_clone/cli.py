@@ -114,8 +114,8 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
         stack = cfn.create_stack("integration-test", example, params)
         if stack.status != "CREATE_COMPLETE":
             return _failed(stack.status)
-        for key, value in stack.outputs.items():
-            print(f"  {key:10} {value}")
+        for line in output_lines(stack.outputs):
+            print(line)
         created = dict(stack.outputs)
         # The clone answers at the outputs' endpoint, with the source's data.
         _say("Connecting to the clone from the stack's outputs (Endpoint, Port)")
@@ -167,6 +167,16 @@ def run_demo(function_template: str, example: str, time_scale: float) -> int:
             return _failed("something was left behind")
     _say(f"Done in {time.monotonic() - started:.0f} s: created, updated and deleted; nothing left")
     return 0
+
+
+def output_lines(outputs: Mapping[str, str]) -> list[str]:
+    """A stack's outputs, one per line, the values in one column.
+
+    >>> output_lines({"Endpoint": "127.0.0.3", "FromWarmPool": "true"})
+    ['  Endpoint     127.0.0.3', '  FromWarmPool true']
+    """
+    width = max((len(key) for key in outputs), default=0)
+    return [f"  {key:{width}} {value}" for key, value in outputs.items()]
 
 
 def _print_rds_event(event: dict[str, Any]) -> None:
@@ -376,8 +386,7 @@ def _operate(local: Any, path: str, request: dict[str, Any]) -> Iterator[str]:
         local.world.unsubscribe(rds_events)
     stack = operation.wait()
     if path == "/up" and stack.status in succeeded:
-        for key, value in stack.outputs.items():
-            yield f"  {key:10} {value}"
+        yield from output_lines(stack.outputs)
     reason = f" ({stack.status_reason})" if stack.status not in succeeded and stack.status_reason else ""
     yield f"Stack status: {stack.status}{reason}"
     yield f"EXIT {0 if stack.status in succeeded else 1}"
