@@ -17,7 +17,7 @@ from aurora_clone.database_session import Endpoint, open_session
 from aurora_clone.local.session import LocalSession
 from aurora_clone.local.world import SOURCE_MASTER_USERNAME
 from aurora_clone.prepare_script import split_statements
-from tests.e2e.test_connection_check_local import CHECKED, FUNCTION_TEMPLATE
+from tests.e2e.test_connection_check_local import CHECKED, FUNCTION_TEMPLATE, invoke, probe_function
 from tests.local_databases import connect
 
 SOURCE = "orders-db"
@@ -139,6 +139,18 @@ def test_the_clone_answers_with_masked_rows_and_the_source_keeps_the_real_ones(
     assert changed.status == "UPDATE_COMPLETE", changed.status_reason
     assert changed.outputs["PreparedWith"] == f"s3://{BUCKET}/orders/mask.sql?versionId={newer}"
     assert rows(local, changed.outputs, "SELECT name FROM customers WHERE id = 1") == [["Person 1"]]
+
+    # Forged invokes of the deployed function, as any principal allowed to invoke it could send them: for the
+    # source, and for the clone under a request that is not pending. Neither runs anything.
+    rows(local, changed.outputs, "UPDATE customers SET name = 'Written by the tests' WHERE id = 1")
+    forged = [
+        invoke(local, probe_function(local), {"cluster": SOURCE, "prepare": "0123456789ab"}),
+        invoke(local, probe_function(local), {"cluster": changed.outputs["ClusterId"], "prepare": "0123456789ab"}),
+    ]
+    assert "not a cluster this tool made" in forged[0]["detail"]
+    assert "no pending request '0123456789ab'" in forged[1]["detail"]
+    assert rows(local, changed.outputs, "SELECT name FROM customers WHERE id = 1") == [["Written by the tests"]]
+    assert source_emails(local) == ["ada@example.com", "grace@example.com", "edsger@example.com"]
 
     assert local.cloudformation.delete_stack("masked").status == "DELETE_COMPLETE"
 
